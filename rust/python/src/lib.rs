@@ -1,0 +1,14 @@
+//! The `pyensign_fast._core` extension module: registers the binding modules.
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add(
+        "FILE_DESCRIPTOR_SET",
+        PyBytes::new(m.py(), ensign_proto::FILE_DESCRIPTOR_SET),
+    )?;
+    Ok(())
+}
