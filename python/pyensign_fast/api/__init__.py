@@ -1,0 +1,1 @@
+"""pyensign-compatible import path for protobuf-generated modules."""
