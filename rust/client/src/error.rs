@@ -1,7 +1,7 @@
 //! The client's error type. gRPC failures keep their status code and message so that the
 //! bindings can raise pyensign's exceptions with the same names, codes and details.
 
-use tonic::Code;
+pub use tonic::Code;
 
 /// Result with the client's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,5 +1,11 @@
 //! The `pyensign_fast._core` extension module: registers the binding modules.
 
+mod bridge;
+mod client;
+mod errors;
+mod publish;
+mod runtime;
+
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -10,5 +16,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "FILE_DESCRIPTOR_SET",
         PyBytes::new(m.py(), ensign_proto::FILE_DESCRIPTOR_SET),
     )?;
+    client::register(m)?;
     Ok(())
 }

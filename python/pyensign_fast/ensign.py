@@ -1,0 +1,268 @@
+"""``Ensign``: the client, with pyensign's constructor, arguments and errors.
+
+Configuration follows pyensign (``client_id``/``client_secret`` arguments, the
+``ENSIGN_CLIENT_ID``/``ENSIGN_CLIENT_SECRET`` environment variables, a JSON credentials
+file) plus go-ensign's ``ENSIGN_ENDPOINT``, ``ENSIGN_INSECURE``, ``ENSIGN_AUTH_URL`` and
+``ENSIGN_NO_AUTHENTICATION``. ``auth_url=""`` (or ``None``) means no authentication, for
+local servers. Nothing is dialled at construction: the Rust core connects lazily, so a
+client may be built outside an event loop.
+
+Publishing makes one call into the core per ``publish()``: see ``docs/architecture.md``.
+Delivery is at-least-once: after a reconnect, events without an ack are sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from datetime import timedelta
+from typing import Any, Callable, Optional, Union
+
+from pyensign_fast import _bridge, _core
+from pyensign_fast.exceptions import EnsignClientClosingError, UnknownTopicError
+from pyensign_fast.status import ServerStatus
+from pyensign_fast.topics import TopicCache
+from pyensign_fast.version import user_agent
+
+__all__ = ["Ensign"]
+
+DEFAULT_ENDPOINT = "ensign.rotational.app:443"
+DEFAULT_AUTH_URL = "https://auth.rotational.app"
+_TRUE = frozenset(("1", "y", "t", "yes", "true", "on"))
+
+
+def _env_bool(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in _TRUE
+
+
+def _seconds(name: str, value: Union[float, timedelta]) -> float:
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds")
+    return float(value)
+
+
+def _load_credentials(cred_path: str) -> "tuple[Any, Any]":
+    try:
+        with open(cred_path) as file:
+            data = json.load(file)
+        return data["ClientID"], data["ClientSecret"]
+    except FileNotFoundError as e:
+        raise ValueError("Credentials file not found", str(e)) from None
+    except UnicodeDecodeError as e:
+        raise ValueError("Error decoding credentials file", str(e)) from None
+    except json.JSONDecodeError as e:
+        raise ValueError("Credentials file has invalid JSON", str(e)) from None
+    except (KeyError, TypeError) as e:
+        raise ValueError("Credentials file is missing ClientID or ClientSecret", str(e)) from None
+    except OSError as e:
+        raise ValueError("IO error while reading credentials file:", str(e)) from None
+
+
+class Ensign:
+    """Connects to an Ensign server and provides access to the Ensign API."""
+
+    def __init__(
+        self,
+        client_id: str = "",
+        client_secret: str = "",
+        cred_path: str = "",
+        endpoint: str = DEFAULT_ENDPOINT,
+        insecure: bool = False,
+        auth_url: Optional[str] = DEFAULT_AUTH_URL,
+        disable_topic_cache: bool = False,
+        *,
+        reconnect_tick: Union[float, timedelta] = 0.75,
+        reconnect_timeout: Union[float, timedelta] = 300.0,
+        max_inflight_events: int = 8192,
+        max_inflight_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        # go-ensign's environment applies where the argument was left at its default.
+        if endpoint == DEFAULT_ENDPOINT and os.environ.get("ENSIGN_ENDPOINT"):
+            endpoint = os.environ["ENSIGN_ENDPOINT"]
+        if not insecure and _env_bool("ENSIGN_INSECURE"):
+            insecure = True
+        if auth_url == DEFAULT_AUTH_URL and "ENSIGN_AUTH_URL" in os.environ:
+            auth_url = os.environ["ENSIGN_AUTH_URL"]
+        if _env_bool("ENSIGN_NO_AUTHENTICATION"):
+            auth_url = None
+        if not isinstance(endpoint, str):
+            raise TypeError("endpoint must be a string")
+        parts = endpoint.rsplit(":", 1)
+        if len(parts) != 2 or not parts[0] or not parts[1]:
+            raise ValueError("Invalid address:port format")
+
+        if cred_path:
+            client_id, client_secret = _load_credentials(cred_path)
+        if not client_id:
+            client_id = os.environ.get("ENSIGN_CLIENT_ID")  # type: ignore[assignment]
+        if not client_secret:
+            client_secret = os.environ.get("ENSIGN_CLIENT_SECRET")  # type: ignore[assignment]
+        if auth_url:
+            if client_id is None:
+                raise ValueError(
+                    "client_id is required but not provided or set in the ENSIGN_CLIENT_ID"
+                    " environment variable"
+                )
+            if client_secret is None:
+                raise ValueError(
+                    "client_secret is required but not provided or set in the"
+                    " ENSIGN_CLIENT_SECRET environment variable"
+                )
+            if not isinstance(client_id, str):
+                raise TypeError("client_id must be a string")
+            if not isinstance(client_secret, str):
+                raise TypeError("client_secret must be a string")
+
+        self.endpoint = endpoint
+        self.insecure = bool(insecure)
+        self.auth_url = auth_url or None
+        self.topics = TopicCache(read_only=disable_topic_cache)
+        # Topic string -> 16-byte id as the publish stream knows it (K15: never read-only).
+        self._topic_ids: dict = {}
+        self._closed = False
+        self._core = _core.Client(
+            endpoint,
+            insecure=self.insecure,
+            auth_url=self.auth_url,
+            client_id=client_id if self.auth_url else None,
+            client_secret=client_secret if self.auth_url else None,
+            reconnect_tick=_seconds("reconnect_tick", reconnect_tick),
+            reconnect_timeout=_seconds("reconnect_timeout", reconnect_timeout),
+            max_inflight_events=max_inflight_events,
+            max_inflight_bytes=max_inflight_bytes,
+            user_agent=user_agent(),
+        )
+
+    def __repr__(self) -> str:
+        # Never the secret.
+        return f"Ensign(endpoint={self.endpoint!r}, insecure={self.insecure}, auth_url={self.auth_url!r})"
+
+    # ------------------------------------------------------------------ publishing
+
+    async def publish(
+        self,
+        topic: str,
+        *events: Any,
+        on_ack: Optional[Callable[[Any], Any]] = None,
+        on_nack: Optional[Callable[[Any], Any]] = None,
+        ensure_exists: bool = False,
+    ) -> None:
+        """Publish events to a topic (by name or ID). Returns as soon as the events are
+        handed to the core; each event then ends acked, nacked by the server, or nacked
+        by the client (``TIMEOUT`` after the reconnect timeout, ``UNPROCESSED`` when the
+        client closes first). ``on_ack``/``on_nack`` apply to the events of this call;
+        they may be functions or coroutine functions. Waits only while the in-flight
+        window is full."""
+        if topic == "":
+            raise ValueError("topic is required")
+        if not isinstance(topic, str):
+            raise TypeError(f"expected type 'str' for topic, got '{type(topic).__name__}'")
+        if len(events) == 1 and isinstance(events[0], (list, tuple)):
+            events = events[0]
+        if len(events) == 0:
+            raise ValueError("no events provided")
+        if self._closed:
+            raise EnsignClientClosingError("the client is closed")
+
+        topic_id = self._topic_ids.get(topic)
+        if topic_id is None:
+            topic_id = await self._resolve_publish_topic(topic, ensure_exists)
+        bridge = _bridge.get_bridge()
+        publish = self._core.publish
+        batch, n = publish(topic_id, events, 0, None, on_ack, on_nack, bridge.notifier)
+        if n == len(events):
+            return
+        total = len(events)
+        done = 0
+        while True:
+            if n < 0:
+                # The stream's topic snapshot lacks the topic (created after it opened).
+                topic_id = await self._resolve_publish_topic(topic, False, renew=True)
+            else:
+                done += n
+                if done >= total:
+                    return
+                await bridge.run(self._core.wait_for_room)
+            _, n = publish(topic_id, events, done, batch, on_ack, on_nack, bridge.notifier)
+
+    async def _resolve_publish_topic(self, topic: str, ensure_exists: bool, renew: bool = False) -> bytes:
+        bridge = _bridge.get_bridge()
+        if ensure_exists:
+            await self.ensure_topic_exists(topic)
+        key = topic
+        try:
+            # A cached name resolves to its id string; the stream checks it exists.
+            key = str(self.topics.resolve(topic))
+        except Exception:
+            pass
+        try:
+            topic_id: bytes = await bridge.run(self._core.resolve_topic, key)
+        except UnknownTopicError:
+            if key != topic:
+                topic_id = await bridge.run(self._core.resolve_topic, topic)
+            else:
+                raise
+        self._topic_ids[topic] = topic_id
+        return topic_id
+
+    async def flush(self, timeout: float = 2.0) -> None:
+        """Wait until every event handed over before this call has its outcome (ack or
+        nack). Raises ``asyncio.TimeoutError`` if that takes longer than ``timeout``."""
+        if timeout <= 0:
+            raise ValueError("timeout must be greater than 0")
+        if not await _bridge.get_bridge().run(self._core.flush, float(timeout)):
+            raise asyncio.TimeoutError(f"events still pending after {timeout} seconds")
+
+    async def close(self, timeout: float = 30.0) -> None:
+        """Flush (up to ``timeout``), half-close the publish stream, wait for the
+        server's CloseStream and close. Events still without an outcome are nacked
+        ``UNPROCESSED``. The client is unusable afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        await _bridge.get_bridge().run(self._core.close, float(timeout))
+
+    async def __aenter__(self) -> "Ensign":
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ server
+
+    async def status(self) -> ServerStatus:
+        """Check the status of the Ensign server."""
+        status, version, seconds, nanos = await _bridge.get_bridge().run(self._core.status)
+        return ServerStatus.from_dict(
+            {"status": status, "version": version, "uptime": (seconds, nanos)}
+        )
+
+    # ------------------------------------------------------------------ topics
+
+    async def create_topic(self, topic_name: str) -> str:
+        """Create a topic; returns its ID."""
+        from pyensign_fast.utils.ulid import ULID
+
+        raw = await _bridge.get_bridge().run(self._core.create_topic, topic_name)
+        topic_id = ULID.from_bytes(raw)
+        self.topics.add(topic_name, topic_id)
+        return str(topic_id)
+
+    async def ensure_topic_exists(self, topic_name: str) -> str:
+        """Create the topic unless it exists; returns its ID."""
+        from pyensign_fast.exceptions import EnsignRPCError
+
+        try:
+            return await self.create_topic(topic_name)
+        except EnsignRPCError as e:
+            if e.name != "ALREADY_EXISTS":
+                raise
+        raw = await _bridge.get_bridge().run(self._core.resolve_topic, topic_name)
+        from pyensign_fast.utils.ulid import ULID
+
+        topic_id = ULID.from_bytes(raw)
+        self.topics.add(topic_name, topic_id)
+        return str(topic_id)

@@ -1,0 +1,82 @@
+"""Load and faults, bounded: a million events from one process each acked exactly once;
+a server stopped and restarted mid-publish (every event ends acked, or nacked TIMEOUT
+when the restart comes too late)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from pyensign_fast.events import Event
+from pyensign_fast.exceptions import NackError
+from pyensign_fast.server import LocalEnsign
+
+PAYLOAD = b'{"reading": 1234567890, "sensor": "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopq"}'
+
+
+async def test_a_million_events_each_acked_exactly_once(server):
+    n, batch = 1_000_000, 1000
+    acked = set()
+
+    def on_ack(ack):
+        acked.add(ack.id)
+
+    nacks = []
+    async with server.client() as c:
+        await c.create_topic("million")
+        for start in range(0, n, batch):
+            events = [Event(PAYLOAD, "application/json") for _ in range(batch)]
+            await c.publish("million", events, on_ack=on_ack, on_nack=nacks.append)
+        await c.flush(timeout=120)
+        # The callbacks of the last drain run on the next loop iterations.
+        while len(acked) + len(nacks) < n:
+            await asyncio.sleep(0.01)
+        info = await c.info() if hasattr(c, "info") else None
+    assert nacks == []
+    assert len(acked) == n
+    if info is not None:
+        assert info.events == n
+
+
+@pytest.mark.parametrize("late", [False, True], ids=["restart-in-time", "restart-too-late"])
+async def test_server_restart_in_the_middle_of_a_publish(tmp_path, late):
+    srv = LocalEnsign(data_dir=str(tmp_path))
+    srv.start()
+    port = int(srv.endpoint.rsplit(":", 1)[1])
+    c = srv.client(reconnect_tick=0.05, reconnect_timeout=0.5 if late else 60.0)
+    try:
+        await c.create_topic("faults")
+        first = [Event(PAYLOAD, "application/json") for _ in range(5000)]
+        await c.publish("faults", first)
+        srv.stop()
+        during = [Event(PAYLOAD, "application/json") for _ in range(5000)]
+        await c.publish("faults", during)
+        if late:
+            # With the server away past the reconnect timeout, every pending event gets
+            # its (TIMEOUT) outcome, which is exactly what flush waits for.
+            await c.flush(timeout=30)
+        srv2 = LocalEnsign(data_dir=str(tmp_path), port=port)
+        srv2.start()
+        try:
+            await c.flush(timeout=60)
+            events = first + during
+            assert all(e.acked() or e.nacked() for e in events), "every event has an outcome"
+            if late:
+                failed = [e for e in during if e.nacked()]
+                assert failed, "events published during the outage fail after the timeout"
+                assert all(e.nack_error().code == 101 for e in failed)
+                with pytest.raises(NackError):
+                    await failed[0].wait_for_ack()
+                # The client recovers: new events go through the restarted server.
+                after = [Event(PAYLOAD, "application/json") for _ in range(10)]
+                await c.publish("faults", after)
+                await c.flush(timeout=30)
+                assert all(e.acked() for e in after)
+            else:
+                assert all(e.acked() for e in events)
+        finally:
+            await c.close(timeout=5)
+            srv2.stop()
+    finally:
+        srv.stop()
