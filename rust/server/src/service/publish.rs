@@ -1,0 +1,366 @@
+//! Publish: the handshake (semantics §4.1) and the stream that validates, commits and
+//! acknowledges events (§4.2–4.5), without the real server's loss paths.
+//!
+//! Concurrency: no task and no channel per stream. `PublishStream` is the response
+//! body tonic polls; each poll hands out ready replies, collects finished disk commits,
+//! and reads every request that is already buffered into one batch for one
+//! `Broker::commit`. Reading stops while `publish_window` events await durability or a
+//! subscriber is full, and whenever tonic stops polling because the client does not
+//! read its acks: HTTP/2 flow control then pushes back on the client. Nothing read is
+//! ever left without an ack or nack, and `CloseStream` is sent only after the client
+//! half-closed and every event before that has its answer.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use ensign_proto::api::{self, nack::Code, publisher_reply, publisher_request, PublisherReply};
+use ensign_proto::Timestamp;
+use futures_util::{FutureExt, Stream, StreamExt};
+use tokio_util::sync::WaitForCancellationFutureOwned;
+use tonic::{Request, Status, Streaming};
+
+use crate::auth::Perm;
+use crate::broker::{PendingEvent, PublisherInfo};
+use crate::state::ServerState;
+use crate::storage::{Receipt, StorageError};
+use crate::topics::{KeyMap, TopicKey, TopicSnapshot};
+
+/// `EventMaxDataSize`: the largest `EventWrapper.event` accepted.
+pub const MAX_EVENT_SIZE: usize = 5_243_000;
+// NOTE: 4096 events or 4 MiB per commit: a whole 64 KiB HTTP/2 read is ~400 events
+// of 100 B, so batches are bounded by what is buffered, not by these caps.
+const MAX_BATCH_EVENTS: usize = 4096;
+const MAX_BATCH_BYTES: usize = 4 << 20;
+
+/// The real server's default Nack texts (`DefaultNackMessage`).
+pub fn default_nack_message(code: Code) -> &'static str {
+    match code {
+        Code::MaxEventSizeExceeded => "maximum event size has been exceeded",
+        Code::TopicUnknown => "topic unknown or unhandled",
+        Code::TopicArchived => "cannot publish to an archived topic",
+        Code::TopicDeleted => "topic is currently being deleted",
+        Code::PermissionDenied => "not authorized to perform this action",
+        Code::Internal => "internal error, please wait and try again",
+        _ => "unknown error",
+    }
+}
+
+fn empty_stream() -> PublishStream {
+    PublishStream { inner: None }
+}
+
+/// Opens a publish stream: auth, the project's topics, then the OpenStream message.
+pub async fn open(
+    state: Arc<ServerState>,
+    req: Request<Streaming<api::PublisherRequest>>,
+) -> Result<PublishStream, Status> {
+    let claims = state.authorize(req.metadata(), Perm::Publisher)?;
+    state.project_of(&claims)?;
+    if state.topics.read().is_empty() {
+        return Err(Status::failed_precondition("no topics available"));
+    }
+    let ipaddr = req.remote_addr().map(|a| a.to_string()).unwrap_or_default();
+    let user_agent = req
+        .metadata()
+        .get_all("user-agent")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut inbound = req.into_inner();
+    let open = match inbound.message().await {
+        Ok(Some(api::PublisherRequest {
+            embed: Some(publisher_request::Embed::OpenStream(open)),
+        })) => open,
+        Ok(Some(_)) => {
+            return Err(Status::failed_precondition(
+                "an open stream message must be sent immediately after opening the stream",
+            ))
+        }
+        // Client EOF or cancel before the handshake: a clean, empty stream.
+        Ok(None) | Err(_) => return Ok(empty_stream()),
+    };
+    let snapshot = state
+        .topics
+        .read()
+        .snapshot(&open.topics)
+        .ok_or_else(|| Status::failed_precondition("no topics available"))?;
+    let ready = api::StreamReady {
+        client_id: if open.client_id.is_empty() {
+            claims.sub.clone()
+        } else {
+            open.client_id.clone()
+        },
+        server_id: state.server_id.clone(),
+        topics: snapshot.names.clone(),
+    };
+    let publisher = PublisherInfo::new(api::Publisher {
+        publisher_id: claims.sub,
+        ipaddr,
+        client_id: open.client_id,
+        user_agent,
+    });
+    let mut outbox = VecDeque::new();
+    outbox.push_back(reply(publisher_reply::Embed::Ready(ready)));
+    let shutdown = state.shutdown.clone().cancelled_owned();
+    Ok(PublishStream {
+        inner: Some(Box::new(Inner {
+            window: state.publish_window.max(1),
+            state,
+            inbound,
+            end: None,
+            snapshot,
+            publisher,
+            outbox,
+            inflight: VecDeque::new(),
+            inflight_events: 0,
+            shutdown: Box::pin(shutdown),
+            counts: api::CloseStream::default(),
+            topics_seen: KeyMap::default(),
+            finished: false,
+        })),
+    })
+}
+
+fn reply(embed: publisher_reply::Embed) -> PublisherReply {
+    PublisherReply { embed: Some(embed) }
+}
+
+/// Why the stream stopped reading.
+enum End {
+    /// The client half-closed: answer everything, then `CloseStream`, then OK.
+    HalfClosed,
+    /// Client cancel: nobody is listening; stop.
+    Cancelled,
+    /// Protocol error or server shutdown: answer everything, then this status.
+    Error(Status),
+}
+
+/// A batch waiting to be durable.
+struct InFlight {
+    receipt: Receipt,
+    local_ids: Vec<Bytes>,
+    deleted: Vec<usize>,
+    committed: Timestamp,
+}
+
+/// The response stream of one Publish call.
+pub struct PublishStream {
+    inner: Option<Box<Inner>>,
+}
+
+struct Inner {
+    state: Arc<ServerState>,
+    inbound: Streaming<api::PublisherRequest>,
+    end: Option<End>,
+    snapshot: TopicSnapshot,
+    publisher: PublisherInfo,
+    outbox: VecDeque<PublisherReply>,
+    inflight: VecDeque<InFlight>,
+    inflight_events: usize,
+    window: usize,
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    counts: api::CloseStream,
+    topics_seen: KeyMap<()>,
+    finished: bool,
+}
+
+impl Inner {
+    fn nack(&mut self, id: Bytes, code: Code, msg: &str) {
+        self.counts.nacks += 1;
+        self.outbox
+            .push_back(reply(publisher_reply::Embed::Nack(api::Nack {
+                id,
+                code: code as i32,
+                error: if msg.is_empty() {
+                    default_nack_message(code).to_string()
+                } else {
+                    msg.to_string()
+                },
+            })));
+    }
+
+    /// Answers a committed batch in order: acks, and nacks for destroyed topics.
+    fn answer(
+        &mut self,
+        local_ids: Vec<Bytes>,
+        deleted: &[usize],
+        result: Result<Timestamp, StorageError>,
+    ) {
+        let mut del = deleted.iter().peekable();
+        for (i, id) in local_ids.into_iter().enumerate() {
+            if del.peek() == Some(&&i) {
+                del.next();
+                self.nack(id, Code::TopicDeleted, "");
+                continue;
+            }
+            match &result {
+                Ok(ts) => {
+                    self.counts.acks += 1;
+                    self.outbox
+                        .push_back(reply(publisher_reply::Embed::Ack(api::Ack {
+                            id,
+                            committed: Some(*ts),
+                        })));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not store event");
+                    self.nack(id, Code::Internal, "");
+                }
+            }
+        }
+    }
+
+    /// Validates one event (checks and messages of semantics §4.3).
+    fn accept(
+        &mut self,
+        mut w: api::EventWrapper,
+        batch: &mut Vec<PendingEvent>,
+        ids: &mut Vec<Bytes>,
+    ) {
+        let local_id = std::mem::take(&mut w.local_id);
+        if w.topic_id.is_empty() {
+            return self.nack(local_id, Code::TopicUnknown, "no topic id specified");
+        }
+        let Some(key) = TopicKey::from_slice(&w.topic_id) else {
+            return self.nack(local_id, Code::TopicUnknown, "invalid topic id");
+        };
+        let Some(topic) = self.snapshot.get(&key).cloned() else {
+            return self.nack(local_id, Code::TopicUnknown, "");
+        };
+        if w.event.len() > MAX_EVENT_SIZE {
+            return self.nack(local_id, Code::MaxEventSizeExceeded, "");
+        }
+        self.counts.events += 1;
+        if self.topics_seen.insert(key, ()).is_none() {
+            self.counts.topics += 1;
+        }
+        batch.push(PendingEvent { topic, wrapper: w });
+        ids.push(local_id);
+    }
+
+    /// Reads what is buffered (up to the caps) and commits it as one batch.
+    fn read_batch(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut batch = Vec::new();
+        let mut ids = Vec::new();
+        let mut bytes = 0;
+        let mut progressed = false;
+        while batch.len() < MAX_BATCH_EVENTS && bytes < MAX_BATCH_BYTES && self.end.is_none() {
+            match self.inbound.poll_next_unpin(cx) {
+                Poll::Pending => break,
+                Poll::Ready(item) => {
+                    progressed = true;
+                    match item {
+                        Some(Ok(api::PublisherRequest { embed })) => match embed {
+                            Some(publisher_request::Embed::Event(w)) => {
+                                bytes += w.event.len();
+                                self.accept(w, &mut batch, &mut ids);
+                            }
+                            Some(publisher_request::Embed::OpenStream(_)) => {
+                                self.end = Some(End::Error(Status::aborted(
+                                    "cannot send multiple open stream messages",
+                                )));
+                            }
+                            None => {
+                                self.end = Some(End::Error(Status::failed_precondition(
+                                    "unhandled publisher request message <nil>",
+                                )));
+                            }
+                        },
+                        None => self.end = Some(End::HalfClosed),
+                        Some(Err(s)) if s.code() == tonic::Code::Cancelled => {
+                            self.end = Some(End::Cancelled)
+                        }
+                        Some(Err(s)) => {
+                            self.end = Some(End::Error(Status::aborted(format!(
+                                "could not recv event from client: {}",
+                                s.message()
+                            ))))
+                        }
+                    }
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let ticket = self.state.broker.commit(batch, &self.publisher);
+            match ticket.receipt {
+                None => self.answer(ids, &ticket.deleted, Ok(ticket.committed)),
+                Some(receipt) => {
+                    self.inflight_events += ids.len();
+                    self.inflight.push_back(InFlight {
+                        receipt,
+                        local_ids: ids,
+                        deleted: ticket.deleted,
+                        committed: ticket.committed,
+                    });
+                }
+            }
+        }
+        progressed
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<PublisherReply, Status>>> {
+        loop {
+            if let Some(r) = self.outbox.pop_front() {
+                return Poll::Ready(Some(Ok(r)));
+            }
+            if self.finished {
+                return Poll::Ready(None);
+            }
+            // Durable batches, in commit order.
+            while let Some(head) = self.inflight.front_mut() {
+                let Poll::Ready(res) = head.receipt.poll_unpin(cx) else {
+                    break;
+                };
+                let done = self.inflight.pop_front().expect("head exists");
+                self.inflight_events -= done.local_ids.len();
+                let res = res
+                    .unwrap_or(Err(StorageError::Closed))
+                    .map(|()| done.committed);
+                self.answer(done.local_ids, &done.deleted, res);
+            }
+            if !self.outbox.is_empty() {
+                continue;
+            }
+            if self.end.is_none() && self.shutdown.poll_unpin(cx).is_ready() {
+                self.end = Some(End::Error(Status::unavailable(
+                    "the Ensign server is shutting down",
+                )));
+            }
+            if self.end.is_none()
+                && self.inflight_events < self.window
+                && self.state.broker.fanout.poll_room(cx)
+                && self.read_batch(cx)
+            {
+                continue;
+            }
+            if self.end.is_none() || !self.inflight.is_empty() {
+                return Poll::Pending;
+            }
+            self.finished = true;
+            match self.end.take().expect("checked") {
+                End::HalfClosed => {
+                    let close = std::mem::take(&mut self.counts);
+                    self.outbox
+                        .push_back(reply(publisher_reply::Embed::CloseStream(close)));
+                }
+                End::Cancelled => return Poll::Ready(None),
+                End::Error(status) => return Poll::Ready(Some(Err(status))),
+            }
+        }
+    }
+}
+
+impl Stream for PublishStream {
+    type Item = Result<PublisherReply, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.inner.as_mut() {
+            None => Poll::Ready(None),
+            Some(inner) => inner.poll_next(cx),
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Storage: the per-topic event index that every read goes through, and the durable log
+//! behind it when the server has a data directory.
+//!
+//! * Memory mode keeps each stored `EventWrapper` as encoded bytes (`Body::Mem`), sliced
+//!   out of one buffer per committed batch (one allocation per batch, not per event).
+//! * Disk mode appends every change (events, topic puts and deletes, duplicate marks) to
+//!   one append-only log (`record`), written by one writer thread with group commit
+//!   (`disk`): a batch of writes, one `fdatasync`, then every waiter of the batch is told.
+//!   The index keeps each event's file position (`Body::Disk`); reads use `pread`.
+//!
+//! Concurrency: `TopicEvents` sits behind the topic's own `RwLock`. Appends happen in
+//! RLID order: under the broker's append lock (memory) or on the writer thread in queue
+//! order (disk); readers copy a range of index entries and release the lock before I/O.
+
+pub mod disk;
+pub mod record;
+pub mod replay;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ensign_proto::rlid::Rlid;
+use tokio::sync::oneshot;
+
+pub use disk::{DiskLog, EventJob, StoredRef};
+
+/// Where the encoded `EventWrapper` of a stored event lives.
+#[derive(Clone, Debug)]
+pub enum Body {
+    Mem(Bytes),
+    Disk { offset: u64, len: u32 },
+}
+
+impl Body {
+    pub fn len(&self) -> usize {
+        match self {
+            Body::Mem(b) => b.len(),
+            Body::Disk { len, .. } => *len as usize,
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One stored event in the topic index.
+#[derive(Clone, Debug)]
+pub struct StoredEvent {
+    pub rlid: Rlid,
+    pub body: Body,
+}
+
+/// A topic's events in RLID order, and the duplicate marks of its dedup policy.
+#[derive(Default)]
+pub struct TopicEvents {
+    pub events: Vec<StoredEvent>,
+    /// duplicate RLID → original RLID, set by a deduplication rehash.
+    pub duplicates: HashMap<Rlid, Rlid>,
+    /// Bumped whenever `duplicates` is replaced, so cached statistics know to recount.
+    pub dup_generation: u64,
+}
+
+impl TopicEvents {
+    /// Index of the event with this RLID (events are sorted by RLID).
+    pub fn position(&self, rlid: &Rlid) -> Option<usize> {
+        self.events.binary_search_by(|e| e.rlid.cmp(rlid)).ok()
+    }
+    pub fn replace_duplicates(&mut self, marks: HashMap<Rlid, Rlid>) {
+        self.duplicates = marks;
+        self.dup_generation += 1;
+    }
+}
+
+/// Storage failures, as seen by RPC handlers.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StorageError {
+    #[error("storage I/O error: {0}")]
+    Io(String),
+    #[error("storage is closed")]
+    Closed,
+}
+
+/// A durability receipt: resolves once the write is on disk (immediately in memory).
+pub type Receipt = oneshot::Receiver<Result<(), StorageError>>;
+
+/// The storage backend of a running server.
+pub enum Storage {
+    Memory,
+    Disk(Arc<DiskLog>),
+}
+
+impl Storage {
+    pub fn is_disk(&self) -> bool {
+        matches!(self, Storage::Disk(_))
+    }
+
+    /// Queues a metadata record (call under the lock that orders it); the receipt
+    /// resolves when it is durable.
+    pub fn submit_meta(&self, record: Bytes) -> Receipt {
+        let (tx, rx) = oneshot::channel();
+        match self {
+            Storage::Memory => {
+                let _ = tx.send(Ok(()));
+            }
+            Storage::Disk(log) => log.submit_meta(record, tx),
+        }
+        rx
+    }
+
+    /// Reads the encoded `EventWrapper` of a stored event.
+    pub fn read(&self, body: &Body) -> Result<Bytes, StorageError> {
+        match (body, self) {
+            (Body::Mem(b), _) => Ok(b.clone()),
+            (Body::Disk { offset, len }, Storage::Disk(log)) => log.read_at(*offset, *len),
+            (Body::Disk { .. }, Storage::Memory) => {
+                Err(StorageError::Io("disk event in memory storage".into()))
+            }
+        }
+    }
+
+    /// Makes everything durable and stops the writer (idempotent).
+    pub fn close(&self) {
+        if let Storage::Disk(log) = self {
+            log.close();
+        }
+    }
+}
+
+/// Awaits a receipt, mapping a dropped sender to `Closed`.
+pub async fn wait(receipt: Receipt) -> Result<(), StorageError> {
+    receipt.await.unwrap_or(Err(StorageError::Closed))
+}

@@ -1,0 +1,153 @@
+//! Helpers shared by the integration tests: servers on 127.0.0.1:0, raw tonic clients,
+//! events, and publish/subscribe stream plumbing.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use ensign_proto::api::{self, ensign_client::EnsignClient, publisher_reply, publisher_request};
+use ensign_server::{ServerConfig, ServerHandle};
+use prost::Message;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+use tonic::Streaming;
+
+pub type Client = EnsignClient<Channel>;
+
+/// Every await in a test is bounded by this.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub async fn bounded<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(WAIT, f).await.expect("timed out")
+}
+
+pub async fn start(config: ServerConfig) -> ServerHandle {
+    ensign_server::start(config).await.expect("server starts")
+}
+
+pub async fn memory_server() -> (ServerHandle, Client) {
+    let h = start(ServerConfig::default()).await;
+    let c = connect(&h.endpoint()).await;
+    (h, c)
+}
+
+pub async fn connect(endpoint: &str) -> Client {
+    let ch = tonic::transport::Endpoint::from_shared(format!("http://{endpoint}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connects");
+    EnsignClient::new(ch)
+        .max_decoding_message_size(16 << 20)
+        .max_encoding_message_size(16 << 20)
+}
+
+pub async fn create_topic(c: &mut Client, name: &str) -> Bytes {
+    let t = c
+        .create_topic(api::Topic {
+            name: name.to_string(),
+            ..Default::default()
+        })
+        .await
+        .expect("topic created")
+        .into_inner();
+    assert_eq!(t.id.len(), 16);
+    t.id
+}
+
+pub fn local_id(i: u64) -> Bytes {
+    let mut b = [0u8; 16];
+    b[8..].copy_from_slice(&i.to_be_bytes());
+    Bytes::copy_from_slice(&b)
+}
+
+pub fn event_bytes(data: &[u8]) -> Bytes {
+    api::Event {
+        data: Bytes::copy_from_slice(data),
+        mimetype: 1,
+        r#type: Some(api::Type {
+            name: "Note".into(),
+            major_version: 1,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+    .into()
+}
+
+pub fn wrapper(topic: &Bytes, i: u64, data: &[u8]) -> api::EventWrapper {
+    api::EventWrapper {
+        topic_id: topic.clone(),
+        local_id: local_id(i),
+        event: event_bytes(data),
+        ..Default::default()
+    }
+}
+
+pub fn event_req(w: api::EventWrapper) -> api::PublisherRequest {
+    api::PublisherRequest {
+        embed: Some(publisher_request::Embed::Event(w)),
+    }
+}
+
+pub fn open_req(topics: &[&str]) -> api::PublisherRequest {
+    api::PublisherRequest {
+        embed: Some(publisher_request::Embed::OpenStream(api::OpenStream {
+            client_id: "test-client".into(),
+            topics: topics.iter().map(|s| s.to_string()).collect(),
+        })),
+    }
+}
+
+/// An open publish stream.
+pub struct Pub {
+    pub tx: mpsc::Sender<api::PublisherRequest>,
+    pub rx: Streaming<api::PublisherReply>,
+    pub ready: api::StreamReady,
+}
+
+impl Pub {
+    /// Drops this handle's sender: the request side ends once no clone is left.
+    pub fn half_close(&mut self) {
+        let (closed, _) = mpsc::channel(1);
+        self.tx = closed;
+    }
+    pub async fn send(&self, w: api::EventWrapper) {
+        self.tx.send(event_req(w)).await.expect("stream open");
+    }
+    pub async fn next(&mut self) -> publisher_reply::Embed {
+        bounded(self.rx.message())
+            .await
+            .expect("no stream error")
+            .expect("a reply")
+            .embed
+            .expect("embed set")
+    }
+}
+
+/// Opens a publish stream, sends `first`, returns the stream or the call's error.
+pub async fn try_publish(
+    c: &mut Client,
+    first: Option<api::PublisherRequest>,
+) -> Result<Pub, tonic::Status> {
+    let (tx, rx) = mpsc::channel(1024);
+    if let Some(first) = first {
+        tx.send(first).await.unwrap();
+    }
+    let mut rx = bounded(c.publish(ReceiverStream::new(rx)))
+        .await?
+        .into_inner();
+    let ready = match bounded(rx.message()).await?.and_then(|r| r.embed) {
+        Some(publisher_reply::Embed::Ready(r)) => r,
+        other => panic!("expected StreamReady, got {other:?}"),
+    };
+    Ok(Pub { tx, rx, ready })
+}
+
+pub async fn publish(c: &mut Client, topics: &[&str]) -> Pub {
+    try_publish(c, Some(open_req(topics)))
+        .await
+        .expect("publish stream opens")
+}
