@@ -158,7 +158,7 @@ fn rehash(
 }
 
 /// Runs the rehash of a topic now PENDING, then makes it READY again.
-pub fn spawn_rehash(storage: Arc<Storage>, topic: Arc<TopicEntry>) {
+pub fn spawn_rehash(storage: Arc<Storage>, topic: Arc<TopicEntry>) -> tokio::task::JoinHandle<()> {
     tokio::task::spawn_blocking(move || {
         let policy = topic.meta.read().deduplication.clone().unwrap_or_default();
         let marks = rehash(&storage, &topic, &policy);
@@ -176,5 +176,5 @@ pub fn spawn_rehash(storage: Arc<Storage>, topic: Arc<TopicEntry>) {
                 tracing::error!(error = %e, "could not save deduplication marks");
             }
         }
-    });
+    })
 }

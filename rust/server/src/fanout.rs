@@ -167,7 +167,13 @@ impl Fanout {
         for sub in self.subs.read().iter() {
             let mut st = sub.state.lock();
             if st.pending >= self.limit && !st.closed {
-                st.waiting_publishers.push(cx.waker().clone());
+                if !st
+                    .waiting_publishers
+                    .iter()
+                    .any(|w| w.will_wake(cx.waker()))
+                {
+                    st.waiting_publishers.push(cx.waker().clone());
+                }
                 return false;
             }
         }
