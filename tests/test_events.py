@@ -64,7 +64,14 @@ class FakeBatch:
 class FakeBridge:
     def __init__(self) -> None:
         self.registered: List[Tuple[int, int, asyncio.Future]] = []
-        self.changed = asyncio.Event()
+        self._changed: asyncio.Event | None = None
+
+    @property
+    def changed(self) -> asyncio.Event:
+        # Created on first use, inside the test's loop (Python 3.9 binds it at creation).
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        return self._changed
 
     def add_waiter(self, batch_id: int, slot: int, future: asyncio.Future) -> None:
         self.registered.append((batch_id, slot, future))

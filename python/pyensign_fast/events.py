@@ -149,7 +149,13 @@ class Event:
         if parts is None:
             parts = _event_type_parts(schema_name, schema_version)
         if meta is not None:
-            meta = _check_meta(meta)
+            if meta.__class__ is dict:
+                for key, value in meta.items():
+                    if key.__class__ is not str or value.__class__ is not str:
+                        meta = _check_meta(meta)
+                        break
+            else:
+                meta = _check_meta(meta)
         t = _new(Type)
         t._name, t._major, t._minor, t._patch, t._pb = parts
         self.type = t
