@@ -17,18 +17,14 @@ machine's local time (K13); a missing ``schema_version`` means 0.0.0 instead of 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import pickle
 import time
 from collections.abc import Mapping
-from enum import Enum
 from typing import Any, Dict, Tuple, Union
 
 from pyensign_fast import mimetypes as mtype
-from pyensign_fast.ack import Ack as _WaitAck
-from pyensign_fast.exceptions import CouldNotAck, CouldNotNack, NackError, PyEnsignError
-from pyensign_fast.messages import Nack as _Nack
+from pyensign_fast.outcome import EventOutcome, EventState
 from pyensign_fast.schema import _TYPE_CACHE, Type, _event_type_parts
 from pyensign_fast.timestamps import Timestamp
 from pyensign_fast.utils import pbtime
@@ -37,45 +33,10 @@ from pyensign_fast.utils.rlid import RLID
 __all__ = ["Event", "EventState", "Type", "ack_event", "from_object"]
 
 
-class EventState(Enum):
-    """Lifecycle of an event; ordered by value (pyensign's ``@total_ordering`` enum)."""
-
-    INITIALIZED = 0  # created, not published
-    QUEUED = 1  # handed to the client for publishing
-    PUBLISHED = 2  # sent to the server, outcome pending
-    SUBSCRIBED = 3  # received by a subscriber, not yet acked or nacked by the user
-    ACKED = 4  # acked by the server (published) or by the user (subscribed)
-    NACKED = 5  # nacked by the server or the client (published) or by the user
-
-    def __lt__(self, other: Any) -> bool:
-        if self.__class__ is other.__class__:
-            return self.value < other.value  # type: ignore[no-any-return]
-        return NotImplemented
-
-    def __le__(self, other: Any) -> bool:
-        if self.__class__ is other.__class__:
-            return self.value <= other.value  # type: ignore[no-any-return]
-        return NotImplemented
-
-    def __gt__(self, other: Any) -> bool:
-        if self.__class__ is other.__class__:
-            return self.value > other.value  # type: ignore[no-any-return]
-        return NotImplemented
-
-    def __ge__(self, other: Any) -> bool:
-        if self.__class__ is other.__class__:
-            return self.value >= other.value  # type: ignore[no-any-return]
-        return NotImplemented
-
-
 _INITIALIZED = EventState.INITIALIZED
 _SUBSCRIBED = EventState.SUBSCRIBED
-_ACKED = EventState.ACKED
-_NACKED = EventState.NACKED
-_STATES = tuple(EventState)  # batch.state(i) -> EventState, by index
-_PUBLISHED_OR_LATER = frozenset(s for s in EventState if s.value >= 2)
 
-# Hot-path aliases: the parsed-mimetype cache and the type-parts cache.
+# Hot-path aliases.
 _MIMES = mtype._PARSED
 _time_ns = time.time_ns
 _new = object.__new__
@@ -101,25 +62,30 @@ def _check_meta(meta: Any) -> Dict[str, str]:
     return meta  # type: ignore[no-any-return]
 
 
-class Event:
-    """An Ensign event: ``data`` bytes, a ``mimetype``, a schema ``type``, ``meta``."""
+class Event(EventOutcome):
+    """An Ensign event: ``data`` bytes, a ``mimetype``, a schema ``type``, ``meta``.
 
+    Its state, outcome and ack methods (``state``, ``id``, ``committed``, ``error``,
+    ``published()``, ``acked()``, ``ack()``, ``nack()``, ``wait_for_ack()``...) come from
+    :class:`pyensign_fast.outcome.EventOutcome`.
+    """
+
+    # With EventOutcome's slots, these are the attributes of the Event <-> core contract.
     __slots__ = (
-        "_batch",  # _core.PublishBatch after admission, else None
-        "_committed",  # committed Timestamp (user-set or cached from the batch)
         "_created",  # int: creation time, ns since the epoch
-        "_error",  # messages.Nack (user-set or cached from the batch)
-        "_id",  # event id (user-set, cached local_id, or cached RLID)
-        "_rlid",  # bytes: the RLID of a received event (what ack/nack send)
-        "_slot",  # int: index in _batch (only meaningful when _batch is set)
-        "_state",  # EventState when there is no batch
-        "_sub",  # the subscription a received event came from (ack/nack target)
         "_topic_id",  # bytes: topic of a received event (set by the subscribe side)
         "data",
         "meta",
         "mimetype",
         "type",
     )
+
+    data: bytes
+    meta: Dict[str, str] | None
+    mimetype: int
+    type: Type
+    _created: int
+    _topic_id: bytes | None
 
     def __init__(
         self,
@@ -159,7 +125,7 @@ class Event:
         t = _new(Type)
         t._name, t._major, t._minor, t._patch, t._pb = parts
         self.type = t
-        self.data = data
+        self.data = data  # type: ignore[assignment]  # checked above
         self.meta = meta
         self._created = _time_ns()
         self._state = _INITIALIZED
@@ -178,7 +144,7 @@ class Event:
         meta: Dict[str, str] | None,
         type_parts: Tuple[str, int, int, int],
         created_ns: int,
-        rlid: bytes,
+        rlid: bytes | None,
         topic_id: bytes | None = None,
         sub: Any = None,
         state: EventState = _SUBSCRIBED,
@@ -208,64 +174,6 @@ class Event:
 
     # -- state and outcome, read from the publish batch when there is one ----------------
     @property
-    def state(self) -> EventState:
-        batch = self._batch
-        if batch is not None:
-            return _STATES[batch.state(self._slot)]
-        return self._state  # type: ignore[no-any-return]
-
-    @property
-    def id(self) -> Any:
-        """The local ID (bytes) of a published, acked event; the ``RLID`` of a received
-        one; or what the user assigned."""
-        value = self._id
-        if value is None:
-            batch = self._batch
-            if batch is not None:
-                if batch.state(self._slot) == 4:
-                    value = self._id = batch.local_id(self._slot)
-            elif self._rlid is not None:
-                value = self._id = RLID(self._rlid)
-        return value
-
-    @id.setter
-    def id(self, value: Any) -> None:
-        self._id = value
-
-    @property
-    def committed(self) -> Any:
-        """When the server committed the event (a ``Timestamp``), once acked."""
-        value = self._committed
-        if value is None:
-            batch = self._batch
-            if batch is not None:
-                pair = batch.committed(self._slot)
-                if pair is not None:
-                    value = self._committed = Timestamp(*pair)
-        return value
-
-    @committed.setter
-    def committed(self, value: Any) -> None:
-        self._committed = value
-
-    @property
-    def error(self) -> Any:
-        """The ``Nack`` (``.id``, ``.code``, ``.error``) of a nacked event."""
-        value = self._error
-        if value is None:
-            batch = self._batch
-            if batch is not None:
-                pair = batch.nack(self._slot)
-                if pair is not None:
-                    code, message = pair
-                    value = self._error = _Nack(batch.local_id(self._slot), code, message)
-        return value
-
-    @error.setter
-    def error(self, value: Any) -> None:
-        self._error = value
-
-    @property
     def created(self) -> Timestamp:
         """Creation time as a ``Timestamp`` (a new object on each read)."""
         return Timestamp._from_ns(self._created)
@@ -279,114 +187,6 @@ class Event:
         # pyensign kept the protobuf built at creation here; tests read it.
         return self.proto()
 
-    def published(self) -> bool:
-        """True once the event was sent to the server (or has an outcome)."""
-        return self.state in _PUBLISHED_OR_LATER
-
-    def acked(self) -> bool:
-        return self.state is _ACKED
-
-    def nacked(self) -> bool:
-        return self.state is _NACKED
-
-    def nack_error(self) -> Any:
-        return self.error
-
-    # -- acking received events ----------------------------------------------------------
-    def _ack_target(self, error: type) -> Tuple[Any, bytes]:
-        sub = self._sub
-        if sub is None:
-            raise error("Event has not been received by a subscriber")
-        rlid = self._rlid
-        if rlid is None:
-            rlid = self.id.bytes
-        return sub, rlid
-
-    async def ack(self) -> bool:
-        """Ack a received event. Returns True (acked now or before) or False (it was
-        nacked); raises ``CouldNotAck`` if the event was not received by a subscriber."""
-        state = self.state
-        if state is _ACKED:
-            return True
-        if state is _NACKED:
-            return False
-        if state is not _SUBSCRIBED:
-            raise CouldNotAck("Event has not been received by a subscriber")
-        sub, rlid = self._ack_target(CouldNotAck)
-        sub.ack(rlid)
-        self._state = _ACKED
-        return True
-
-    async def nack(self, code: int) -> bool:
-        """Nack a received event with a code from :mod:`pyensign_fast.nack`. Returns
-        True (nacked now or before) or False (it was acked); raises ``CouldNotNack``."""
-        state = self.state
-        if state is _NACKED:
-            return True
-        if state is _ACKED:
-            return False
-        if state is not _SUBSCRIBED:
-            raise CouldNotNack("Event has not been received by a subscriber")
-        sub, rlid = self._ack_target(CouldNotNack)
-        sub.nack(rlid, code)
-        self._state = _NACKED
-        return True
-
-    # -- waiting for the publish outcome -------------------------------------------------
-    async def wait_for_ack(self) -> _WaitAck:
-        """Wait until the server acks or nacks the event: returns an ``ack.Ack`` or
-        raises ``NackError``. Woken by the core; no polling."""
-        batch = self._batch
-        if batch is not None:
-            slot = self._slot
-            bridge = None
-            # add_waiter is False once the outcome is final; loop in case of an early wake.
-            while batch.add_waiter(slot):
-                if bridge is None:
-                    from pyensign_fast import _bridge
-
-                    bridge = _bridge.get_bridge()
-                future = asyncio.get_running_loop().create_future()
-                bridge.add_waiter(batch.id, slot, future)
-                await future
-        state = self.state
-        if state is _ACKED:
-            return _WaitAck(self.id, self.committed)
-        if state is _NACKED:
-            error = self.error
-            raise NackError(error.code, error.error)
-        raise PyEnsignError(
-            "cannot wait for an ack: the event has not been published (state "
-            f"{state}); wait_for_ack() applies to events passed to Ensign.publish()"
-        )
-
-    # pyensign's state setters, kept for code that drives events by hand. They detach
-    # the event from its batch, since the caller now owns the outcome.
-    def mark_queued(self) -> None:
-        self._batch = None
-        self._state = EventState.QUEUED
-
-    def mark_published(self) -> None:
-        self._batch = None
-        self._state = EventState.PUBLISHED
-
-    def mark_acked(self, ack: Any) -> None:
-        self._batch = None
-        self._id = ack.id
-        self._committed = ack.committed
-        self._state = _ACKED
-
-    def mark_nacked(self, nack: Any) -> None:
-        self._batch = None
-        self._error = nack
-        self._state = _NACKED
-
-    def mark_subscribed(self, sub: Any) -> None:
-        self._batch = None
-        self._sub = sub
-        self._state = _SUBSCRIBED
-
-    # -- conversions ---------------------------------------------------------------------
     def decode(self, decoder: Any = None) -> Any:
         """Decode ``data`` by mimetype (JSON, pickle, text; raw bytes otherwise), or with
         ``decoder.decode(data)``. A decoding failure raises ``ValueError``."""
@@ -434,7 +234,7 @@ class Event:
                 proto.type.patch_version,
             ),
             created.seconds * 1_000_000_000 + created.nanos,
-            None,  # type: ignore[arg-type]
+            None,
             state=_INITIALIZED,
         )
 
@@ -450,7 +250,7 @@ class Event:
 
     def __repr__(self) -> str:
         s = (
-            f"Event(data={self.data}, mimetype={self.mimetype}, "
+            f"Event(data={self.data!r}, mimetype={self.mimetype}, "
             f"schema_name={self.type.name}, schema_version={self.type.semver()}, "
         )
         if self.meta:
@@ -461,7 +261,8 @@ class Event:
         s = "Event:"
         if self.id:
             s += f"\n\tid: {self.id}"
-        data = str(self.data)
+        # repr() of bytes is what str() gives, without a BytesWarning under -b.
+        data = repr(self.data) if isinstance(self.data, bytes) else str(self.data)
         if len(data) > 100:
             data = data[:100] + "..."
         s += f"\n\tdata: {data}"
