@@ -5,6 +5,7 @@ mod client;
 mod errors;
 mod publish;
 mod runtime;
+mod server;
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -17,5 +18,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         PyBytes::new(m.py(), ensign_proto::FILE_DESCRIPTOR_SET),
     )?;
     client::register(m)?;
+    server::register(m)?;
     Ok(())
 }

@@ -1,0 +1,136 @@
+"""The ``pyensign-fast`` command (also ``python -m pyensign_fast``).
+
+Subcommands are registered in ``SUBCOMMANDS``: each entry is a ``(name, help, add_arguments,
+run)`` tuple, where ``add_arguments(parser)`` declares its options and ``run(args)`` returns
+the exit code. Add a subcommand by appending an entry.
+
+``serve`` runs a local Ensign server until SIGINT or SIGTERM::
+
+    pyensign-fast serve [--host H] [--port 5356] [--data-dir DIR | --memory] [--auth]
+
+Once it listens it prints ``Ensign server listening on HOST:PORT`` (and, with ``--auth``,
+``auth url: ...``, ``client id: ...``, ``client secret: ...``) and flushes stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Callable, List, Optional, Sequence, Tuple
+
+__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+
+DEFAULT_PORT = 5356
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range: {value}")
+    return value
+
+
+def _serve_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument(
+        "--port", type=_port, default=DEFAULT_PORT, help=f"gRPC port, 0 = any (default {DEFAULT_PORT})"
+    )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--data-dir", metavar="DIR", help="keep data durably in DIR")
+    where.add_argument("--memory", action="store_true", help="keep data in memory (default)")
+    p.add_argument("--auth", action="store_true", help="require tokens; serve the auth endpoints")
+    p.add_argument("--http-port", type=_port, default=0, help="auth endpoints port (default: any)")
+    p.add_argument("--client-id", help="client id of the API key (with --auth; default: made up)")
+    p.add_argument("--client-secret", help="its secret (with --auth; default: made up)")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from pyensign_fast.server import LocalEnsign
+
+    if not args.auth and (args.client_id or args.client_secret):
+        print("error: --client-id and --client-secret need --auth", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            server = LocalEnsign(
+                data_dir=None if args.memory else args.data_dir,
+                host=args.host,
+                port=args.port,
+                auth=args.auth,
+                client_id=args.client_id,
+                client_secret=args.client_secret,
+                http_port=args.http_port,
+            ).start()
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        except OSError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        try:
+            print(f"Ensign server listening on {server.endpoint}")
+            if args.auth:
+                print(f"auth url: {server.auth_url}")
+                print(f"client id: {server.client_id}")
+                print(f"client secret: {server.client_secret}")
+            print(f"project id: {server.project_id}")
+            print(f"data: {args.data_dir if args.data_dir and not args.memory else 'in memory'}")
+            sys.stdout.flush()
+            while not stop.wait(0.5):
+                pass
+            print("shutting down", file=sys.stderr)
+        finally:
+            server.stop()
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+Subcommand = Tuple[
+    str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]
+]
+
+SUBCOMMANDS: List[Subcommand] = [
+    ("serve", "run a local Ensign-compatible server", _serve_arguments, _serve),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pyensign-fast", description="pyensign-fast: a fast Ensign SDK and local server"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text, add_arguments, run in SUBCOMMANDS:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_arguments(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run = getattr(args, "run", None)
+    if run is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(run(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

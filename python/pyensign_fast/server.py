@@ -1,0 +1,169 @@
+"""``LocalEnsign``: a real, local Ensign-compatible server, in this process.
+
+The server is written in Rust and runs on its own threads (its own tokio runtime), so it
+needs no account and no network, and it never competes with the client's runtime::
+
+    from pyensign_fast.server import LocalEnsign
+
+    with LocalEnsign() as srv:                    # in memory, on a free port
+        client = srv.client()
+        ...
+
+    async with LocalEnsign(data_dir="./ensign-data", auth=True) as srv:
+        print(srv.endpoint, srv.auth_url, srv.client_id, srv.client_secret)
+
+With ``data_dir`` every acknowledged event is on disk (it survives ``kill -9``) and the
+project, its topics and, with ``auth=True``, its credentials are kept there. With
+``auth=True`` the server also serves the Quarterdeck endpoints (``/v1/authenticate``,
+``/v1/refresh``, ``/.well-known/jwks.json``, ``/v1/status``) and checks tokens on every
+RPC, as the hosted service does; pyensign itself can then talk to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any, Optional, Union
+
+__all__ = ["LocalEnsign"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class LocalEnsign:
+    """A local Ensign server: a context manager (sync or async), or ``start()``/``stop()``.
+
+    Arguments:
+        data_dir: ``None`` keeps everything in memory; a path keeps a durable log there.
+        host: address to listen on.
+        port: gRPC port, ``0`` for a free one.
+        auth: serve the auth endpoints and require tokens (credentials are made up, or
+            kept in ``data_dir``, unless ``client_id``/``client_secret`` are given).
+        http_port: port of the auth endpoints, ``0`` for a free one.
+
+    Errors when starting: ``OSError`` (port in use, data directory not writable or used
+    by another server), ``ValueError`` (bad arguments, corrupt data files).
+    """
+
+    def __init__(
+        self,
+        data_dir: Optional[PathLike] = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        auth: bool = False,
+        *,
+        client_id: Optional[str] = None,
+        client_secret: Optional[str] = None,
+        http_port: int = 0,
+    ) -> None:
+        if not isinstance(host, str) or not host:
+            raise ValueError("host must be a non-empty string")
+        for name, value in (("port", port), ("http_port", http_port)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+                raise ValueError(f"{name} must be an integer between 0 and 65535")
+        if not auth and (client_id is not None or client_secret is not None):
+            raise ValueError("client_id and client_secret need auth=True")
+        self.data_dir = os.fspath(data_dir) if data_dir is not None else None
+        self.host = host
+        self.port = port
+        self.auth = bool(auth)
+        self.http_port = http_port
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._server: Any = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> "LocalEnsign":
+        """Starts the server; returns once it listens. Raises if it is already running."""
+        from pyensign_fast import _core
+
+        if self._server is not None and self._server.running:
+            raise RuntimeError("the server is already running")
+        self._server = _core.LocalServer(
+            host=self.host,
+            port=self.port,
+            data_dir=self.data_dir,
+            auth=self.auth,
+            client_id=self._client_id,
+            client_secret=self._client_secret,
+            http_port=self.http_port,
+        )
+        return self
+
+    def stop(self) -> None:
+        """Stops the server: open streams are answered and ended, storage is made
+        durable, the ports are freed. Safe to call more than once."""
+        if self._server is not None:
+            self._server.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None and self._server.running
+
+    def __enter__(self) -> "LocalEnsign":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> "LocalEnsign":
+        # Starting opens files and may generate an RSA key: keep it off the event loop.
+        await asyncio.get_running_loop().run_in_executor(None, self.start)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.stop)
+
+    # -- where it is -------------------------------------------------------------------
+
+    def _started(self) -> Any:
+        if self._server is None:
+            raise RuntimeError("the server has not been started")
+        return self._server
+
+    @property
+    def endpoint(self) -> str:
+        """``"host:port"`` of the gRPC service."""
+        return str(self._started().endpoint)
+
+    @property
+    def auth_url(self) -> Optional[str]:
+        """``"http://host:port"`` of the auth endpoints; ``None`` without auth."""
+        return self._started().auth_url
+
+    @property
+    def client_id(self) -> Optional[str]:
+        return self._started().client_id
+
+    @property
+    def client_secret(self) -> Optional[str]:
+        return self._started().client_secret
+
+    @property
+    def project_id(self) -> str:
+        """The project's id (a ULID string)."""
+        return str(self._started().project_id)
+
+    def client(self, **kwargs: Any) -> Any:
+        """An ``Ensign`` client set up for this server; ``kwargs`` override or add
+        constructor arguments."""
+        from pyensign_fast.ensign import Ensign
+
+        options: dict = {
+            "endpoint": self.endpoint,
+            "insecure": True,
+            "auth_url": self.auth_url or "",
+            "client_id": self.client_id or "",
+            "client_secret": self.client_secret or "",
+        }
+        options.update(kwargs)
+        return Ensign(**options)
+
+    def __repr__(self) -> str:
+        if self._server is None:
+            return f"LocalEnsign(host={self.host!r}, port={self.port}, not started)"
+        return (
+            f"LocalEnsign(endpoint={self.endpoint!r}, auth_url={self.auth_url!r}, "
+            f"data_dir={self.data_dir!r}, running={self.running})"
+        )

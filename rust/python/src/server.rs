@@ -1,0 +1,174 @@
+//! `pyensign_fast._core.LocalServer`: the local Ensign server, in this process, on its
+//! own tokio runtime (two worker threads) so that it never competes with the client's
+//! runtime for a worker and leaves nothing running once stopped.
+//!
+//! Concurrency: start and stop block on the server's runtime with the GIL released.
+//! The handle sits behind a mutex so `stop` is idempotent and safe from any thread.
+//! Errors become `OSError` (ports, files) or `ValueError` (arguments, corrupt data);
+//! nothing here panics across the FFI boundary.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ensign_server::{AuthConfig, ServerConfig, ServerError, ServerHandle};
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+
+struct Running {
+    runtime: tokio::runtime::Runtime,
+    handle: ServerHandle,
+}
+
+impl Running {
+    fn stop(self) {
+        let Running { runtime, handle } = self;
+        runtime.block_on(handle.shutdown());
+        runtime.shutdown_timeout(Duration::from_secs(2));
+    }
+}
+
+fn to_py(err: ServerError) -> PyErr {
+    let msg = err.to_string();
+    match err {
+        ServerError::Bind { .. }
+        | ServerError::DataDir { .. }
+        | ServerError::DataDirLocked { .. }
+        | ServerError::Storage(_) => PyOSError::new_err(msg),
+        _ => PyValueError::new_err(msg),
+    }
+}
+
+/// A running local Ensign server.
+#[pyclass(frozen, module = "pyensign_fast._core")]
+pub struct LocalServer {
+    running: Mutex<Option<Running>>,
+    endpoint: String,
+    auth_url: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    project_id: String,
+}
+
+#[pymethods]
+impl LocalServer {
+    /// Starts a server and returns once it listens.
+    #[new]
+    #[pyo3(signature = (host="127.0.0.1".to_string(), port=0, data_dir=None, auth=false, client_id=None, client_secret=None, http_port=0, worker_threads=2))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        host: String,
+        port: u16,
+        data_dir: Option<PathBuf>,
+        auth: bool,
+        client_id: Option<String>,
+        client_secret: Option<String>,
+        http_port: u16,
+        worker_threads: usize,
+    ) -> PyResult<Self> {
+        if !auth && (client_id.is_some() || client_secret.is_some()) {
+            return Err(PyValueError::new_err(
+                "client_id and client_secret need auth=True",
+            ));
+        }
+        let config = ServerConfig {
+            host,
+            port,
+            data_dir,
+            auth: auth.then(|| AuthConfig {
+                client_id,
+                client_secret,
+                http_port,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let running = py.detach(move || -> PyResult<Running> {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(worker_threads.clamp(1, 8))
+                .thread_name("ensign-server")
+                .enable_all()
+                .build()
+                .map_err(|e| PyOSError::new_err(format!("could not start the server runtime: {e}")))?;
+            let handle = runtime.block_on(ensign_server::start(config)).map_err(to_py)?;
+            Ok(Running { runtime, handle })
+        })?;
+        let h = &running.handle;
+        Ok(LocalServer {
+            endpoint: h.endpoint(),
+            auth_url: h.auth_url(),
+            client_id: h.client_id().map(str::to_string),
+            client_secret: h.client_secret().map(str::to_string),
+            project_id: h.project_id().to_string(),
+            running: Mutex::new(Some(running)),
+        })
+    }
+
+    /// "host:port" of the gRPC service.
+    #[getter]
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// "http://host:port" of the auth endpoints, or None without auth.
+    #[getter]
+    fn auth_url(&self) -> Option<&str> {
+        self.auth_url.as_deref()
+    }
+
+    #[getter]
+    fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
+
+    #[getter]
+    fn client_secret(&self) -> Option<&str> {
+        self.client_secret.as_deref()
+    }
+
+    /// The project's id (a ULID string).
+    #[getter]
+    fn project_id(&self) -> &str {
+        &self.project_id
+    }
+
+    #[getter]
+    fn running(&self) -> bool {
+        self.running.lock().is_some()
+    }
+
+    /// Stops the server: ends open streams after answering them, makes storage
+    /// durable and frees the ports. Idempotent.
+    fn stop(&self, py: Python<'_>) {
+        let running = self.running.lock().take();
+        if let Some(r) = running {
+            py.detach(move || r.stop());
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "LocalServer(endpoint={:?}, auth_url={:?}, running={})",
+            self.endpoint,
+            self.auth_url,
+            self.running()
+        )
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        // Dropped without stop(): shut down off the current thread, which may hold the
+        // GIL, so that the runtime's threads can finish their work.
+        if let Some(r) = self.running.get_mut().take() {
+            let _ = std::thread::Builder::new()
+                .name("ensign-server-stop".into())
+                .spawn(move || r.stop());
+        }
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<LocalServer>()
+}
