@@ -95,6 +95,13 @@ class Event(EventOutcome):
         schema_version: str | None = "0.0.0",
         meta: Dict[str, str] | None = None,
     ) -> None:
+        """Validate and build an event, as pyensign does.
+
+        ``data`` must be non-empty bytes (``ValueError`` if empty, ``TypeError`` if not
+        bytes); ``mimetype`` a MIME string or ``mimetypes`` value (parsed to an int);
+        ``schema_name`` a non-empty string (stripped) and ``schema_version`` a semver
+        string such as ``"1.0.0"`` or ``"v1.2.3-rc.1"``; ``meta`` a dict of str to str.
+        """
         # NOTE: this is the publish hot path; keep it free of calls when the inputs are
         # the common ones (bytes data, cached mimetype and schema). The validations run
         # in pyensign's order so that the first error raised is the same.

@@ -49,9 +49,15 @@ def _rename_messages(messages: Any) -> None:
 
 
 def _load() -> Dict[str, Any]:
-    from google.protobuf import descriptor_pb2, descriptor_pool
-    from google.protobuf import duration_pb2 as _duration  # noqa: F401 (registers the WKT)
-    from google.protobuf import timestamp_pb2 as _timestamp  # noqa: F401
+    try:
+        from google.protobuf import descriptor_pb2, descriptor_pool
+        from google.protobuf import duration_pb2 as _duration  # noqa: F401 (registers WKTs)
+        from google.protobuf import timestamp_pb2 as _timestamp  # noqa: F401
+    except ImportError as e:
+        raise ImportError(
+            "the pyensign_fast protobuf modules (and Event.proto()) need the protobuf "
+            "package: pip install 'protobuf>=4.21'"
+        ) from e
 
     from pyensign_fast._core import FILE_DESCRIPTOR_SET
 
