@@ -20,8 +20,9 @@ from datetime import timedelta
 from typing import Any, Callable, Optional, Union
 
 from pyensign_fast import _bridge, _core
+from pyensign_fast._streams_api import StreamsAPI
+from pyensign_fast._topics_api import TopicsAPI
 from pyensign_fast.exceptions import EnsignClientClosingError, UnknownTopicError
-from pyensign_fast.status import ServerStatus
 from pyensign_fast.topics import TopicCache
 from pyensign_fast.version import user_agent
 
@@ -61,8 +62,13 @@ def _load_credentials(cred_path: str) -> "tuple[Any, Any]":
         raise ValueError("IO error while reading credentials file:", str(e)) from None
 
 
-class Ensign:
-    """Connects to an Ensign server and provides access to the Ensign API."""
+class Ensign(TopicsAPI, StreamsAPI):
+    """Connects to an Ensign server and provides access to the Ensign API.
+
+    Publishing, flush and close live here; topic and project administration in
+    :class:`~pyensign_fast._topics_api.TopicsAPI`; subscribe and EnSQL in
+    :class:`~pyensign_fast._streams_api.StreamsAPI`.
+    """
 
     def __init__(
         self,
@@ -230,39 +236,3 @@ class Ensign:
 
     async def __aexit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
         await self.close()
-
-    # ------------------------------------------------------------------ server
-
-    async def status(self) -> ServerStatus:
-        """Check the status of the Ensign server."""
-        status, version, seconds, nanos = await _bridge.get_bridge().run(self._core.status)
-        return ServerStatus.from_dict(
-            {"status": status, "version": version, "uptime": (seconds, nanos)}
-        )
-
-    # ------------------------------------------------------------------ topics
-
-    async def create_topic(self, topic_name: str) -> str:
-        """Create a topic; returns its ID."""
-        from pyensign_fast.utils.ulid import ULID
-
-        raw = await _bridge.get_bridge().run(self._core.create_topic, topic_name)
-        topic_id = ULID.from_bytes(raw)
-        self.topics.add(topic_name, topic_id)
-        return str(topic_id)
-
-    async def ensure_topic_exists(self, topic_name: str) -> str:
-        """Create the topic unless it exists; returns its ID."""
-        from pyensign_fast.exceptions import EnsignRPCError
-
-        try:
-            return await self.create_topic(topic_name)
-        except EnsignRPCError as e:
-            if e.name != "ALREADY_EXISTS":
-                raise
-        raw = await _bridge.get_bridge().run(self._core.resolve_topic, topic_name)
-        from pyensign_fast.utils.ulid import ULID
-
-        topic_id = ULID.from_bytes(raw)
-        self.topics.add(topic_name, topic_id)
-        return str(topic_id)
