@@ -576,3 +576,23 @@ def test_event_state() -> None:
 
 def test_type_is_reexported() -> None:
     assert Type("a", "1.0.0").semver() == "1.0.0"
+
+
+def test_pickle_and_copy_make_detached_snapshots() -> None:
+    import copy
+    import pickle
+
+    fresh = Event(b"x", "text/plain", "Doc", "1.2.3", {"k": "v"})
+    clone = pickle.loads(pickle.dumps(fresh))
+    assert repr(clone) == repr(fresh) and clone._created == fresh._created
+    assert clone.type._pb == fresh.type._pb and clone.state is EventState.INITIALIZED
+
+    (event,), batch = published(1)
+    batch.ack_slot(0, 7, 8)
+    for snapshot in (pickle.loads(pickle.dumps(event)), copy.copy(event)):
+        assert snapshot._batch is None and snapshot.acked()
+        assert snapshot.id == batch.local_ids[0] and snapshot.committed == Timestamp(7, 8)
+
+    sub = FakeSubscription()
+    snapshot = copy.deepcopy(received(sub))
+    assert snapshot._sub is None and snapshot.id == RLID(b"\x01" * 10)

@@ -255,6 +255,25 @@ class Event(EventOutcome):
         event._id = RLID(wrapper.id)
         return event
 
+    # Pickling and copying: a detached snapshot. The outcome is read out of the batch,
+    # and neither the batch nor the subscription (process-local handles) is kept.
+    def __getstate__(self) -> Dict[str, Any]:
+        state: Dict[str, Any] = {}
+        for cls in type(self).__mro__:
+            for name in getattr(cls, "__slots__", ()):
+                if hasattr(self, name):
+                    state[name] = getattr(self, name)
+        if self._batch is not None:
+            state.update(
+                _state=self.state, _id=self.id, _committed=self.committed, _error=self.error
+            )
+        state["_batch"] = state["_sub"] = None
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
     def __repr__(self) -> str:
         s = (
             f"Event(data={self.data!r}, mimetype={self.mimetype}, "
