@@ -50,9 +50,17 @@ def _rename_messages(messages: Any) -> None:
 
 def _load() -> Dict[str, Any]:
     try:
-        from google.protobuf import descriptor_pb2, descriptor_pool
-        from google.protobuf import duration_pb2 as _duration  # noqa: F401 (registers WKTs)
-        from google.protobuf import timestamp_pb2 as _timestamp  # noqa: F401
+        # (protobuf ships no type hints; types-protobuf is optional)
+        from google.protobuf import (  # type: ignore[import-untyped, unused-ignore]
+            descriptor_pb2,
+            descriptor_pool,
+        )
+        from google.protobuf import (  # type: ignore[import-untyped, unused-ignore]
+            duration_pb2 as _duration,  # noqa: F401 (registers the WKT)
+        )
+        from google.protobuf import (  # type: ignore[import-untyped, unused-ignore]
+            timestamp_pb2 as _timestamp,  # noqa: F401
+        )
     except ImportError as e:
         raise ImportError(
             "the pyensign_fast protobuf modules (and Event.proto()) need the protobuf "
@@ -95,7 +103,7 @@ def file_descriptor(name: str) -> Any:
 
 
 def _message_class(descriptor: Any) -> Any:
-    from google.protobuf import message_factory
+    from google.protobuf import message_factory  # type: ignore[import-untyped, unused-ignore]
 
     get_class = getattr(message_factory, "GetMessageClass", None)
     if get_class is not None:
@@ -107,7 +115,9 @@ def _message_class(descriptor: Any) -> Any:
 def export(namespace: MutableMapping[str, Any], name: str) -> None:
     """Fill a ``*_pb2`` module namespace as generated code would: ``DESCRIPTOR``, one
     class per message, one ``EnumTypeWrapper`` per top-level enum and its values."""
-    from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+    from google.protobuf.internal.enum_type_wrapper import (  # type: ignore[import-untyped, unused-ignore]
+        EnumTypeWrapper,
+    )
 
     fd = file_descriptor(name)
     namespace["DESCRIPTOR"] = fd

@@ -50,7 +50,10 @@ class RLID:
             raise ValueError(f"invalid character in RLID string: {value!r}") from None
         return cls(n.to_bytes(RLID_SIZE, "big"))
 
-    from_str = parse
+    @classmethod
+    def from_str(cls, value: str) -> RLID:
+        """Alias of :meth:`parse`."""
+        return cls.parse(value)
 
     def __str__(self) -> str:
         n = int.from_bytes(self.bytes, "big")
