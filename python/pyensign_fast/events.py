@@ -167,7 +167,10 @@ class Event(EventOutcome):
         event.data = data
         event.mimetype = mimetype
         event.meta = meta if meta is not None else {}
-        event.type = Type.from_values(*type_parts)
+        t = _new(Type)
+        t._name, t._major, t._minor, t._patch = type_parts
+        t._pb = None  # encoded only if the event is published again
+        event.type = t
         event._created = created_ns
         event._state = state
         event._batch = None
