@@ -182,7 +182,7 @@ class Event(EventOutcome):
         event._topic_id = topic_id
         return event
 
-    # -- state and outcome, read from the publish batch when there is one ----------------
+    # -- creation time and protobuf views -------------------------------------------------
     @property
     def created(self) -> Timestamp:
         """Creation time as a ``Timestamp`` (a new object on each read)."""

@@ -54,7 +54,6 @@ class EventState(Enum):
         return NotImplemented
 
 
-_INITIALIZED = EventState.INITIALIZED
 _SUBSCRIBED = EventState.SUBSCRIBED
 _ACKED = EventState.ACKED
 _NACKED = EventState.NACKED
@@ -220,6 +219,8 @@ class EventOutcome:
         if state is _NACKED:
             error = self.error
             raise NackError(error.code, error.error)
+        if batch is not None:  # the core reported a final outcome that is neither
+            raise PyEnsignError(f"no publish outcome for the event (state {state})")
         raise PyEnsignError(
             "cannot wait for an ack: the event has not been published (state "
             f"{state}); wait_for_ack() applies to events passed to Ensign.publish()"
@@ -250,5 +251,3 @@ class EventOutcome:
         self._batch = None
         self._sub = sub
         self._state = _SUBSCRIBED
-
-    # -- conversions ---------------------------------------------------------------------
