@@ -153,6 +153,39 @@ impl Client {
             .into_inner())
     }
 
+    /// Every `TopicName` of the project (names are hashes on the wire), paging through
+    /// `TopicNames`.
+    pub async fn all_topic_names(&self) -> Result<Vec<TopicName>> {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = self.topic_names(100, &token).await?;
+            out.extend(page.topic_names);
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    /// The ULID string of the topic called `name`, found through `TopicNames` by hashing
+    /// the name locally (as go-ensign does), so keys without `topics:read` can use it.
+    /// `None` if no topic has that name.
+    pub async fn topic_id(&self, name: &str) -> Result<Option<String>> {
+        let hash = ensign_proto::topic_hash::topic_name_hash_str(name);
+        let mut token = String::new();
+        loop {
+            let page = self.topic_names(100, &token).await?;
+            if let Some(t) = page.topic_names.into_iter().find(|t| t.name == hash) {
+                return Ok(Some(t.topic_id));
+            }
+            if page.next_page_token.is_empty() {
+                return Ok(None);
+            }
+            token = page.next_page_token;
+        }
+    }
+
     /// `TopicExists` by name and/or id string.
     pub async fn topic_exists(&self, name: &str, topic_id: &str) -> Result<TopicExistsInfo> {
         let req = self

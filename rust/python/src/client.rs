@@ -55,7 +55,7 @@ pub struct Client {
 }
 
 impl Client {
-    fn check_fork(&self) -> PyResult<()> {
+    pub(crate) fn check_fork(&self) -> PyResult<()> {
         if self.pid != std::process::id() {
             return Err(PyRuntimeError::new_err(
                 "this Ensign client was created before fork(); create a new client in the child process",

@@ -1,5 +1,6 @@
 //! The `pyensign_fast._core` extension module: registers the binding modules.
 
+mod admin;
 mod bridge;
 mod client;
 mod errors;
@@ -18,6 +19,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         PyBytes::new(m.py(), ensign_proto::FILE_DESCRIPTOR_SET),
     )?;
     client::register(m)?;
+    admin::register(m)?;
     server::register(m)?;
     Ok(())
 }
