@@ -102,8 +102,21 @@ Subcommand = Tuple[
     str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]
 ]
 
+def _demo_arguments(p: argparse.ArgumentParser) -> None:
+    from pyensign_fast import demo
+
+    demo.add_arguments(p)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pyensign_fast import demo
+
+    return demo.run(args)
+
+
 SUBCOMMANDS: List[Subcommand] = [
     ("serve", "run a local Ensign-compatible server", _serve_arguments, _serve),
+    ("demo", "publish and consume a large stream through the embedded server", _demo_arguments, _demo),
 ]
 
 
