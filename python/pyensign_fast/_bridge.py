@@ -118,6 +118,9 @@ class ThreadBridge(_Dispatcher):
     def __init__(self) -> None:
         super().__init__()
         self._stop = threading.Event()
+        # Serialises dispatching, so that sync() returns only after whatever was queued
+        # before it has been dispatched, by this thread or the drain thread.
+        self._lock = threading.RLock()
         self._thread = threading.Thread(target=self._run, name="pyensign-fast-callbacks", daemon=True)
         self._thread.start()
 
@@ -130,7 +133,15 @@ class ThreadBridge(_Dispatcher):
     def _run(self) -> None:
         while not self._stop.is_set():
             if self.notifier.wait(0.5):
-                self.drain()
+                with self._lock:
+                    self.drain()
+
+    def sync(self) -> None:
+        """Dispatches, on the calling thread, everything queued so far, after any
+        dispatch already in progress (e.g. so that callbacks have run when a blocking
+        ``flush()`` returns)."""
+        with self._lock:
+            self.drain()
 
     def close(self) -> None:
         """Stops the thread after one last drain."""

@@ -22,6 +22,7 @@ from typing import Any, Callable, Optional, Union
 from pyensign_fast import _bridge, _core
 from pyensign_fast._streams_api import StreamsAPI
 from pyensign_fast._topics_api import TopicsAPI
+from pyensign_fast.decorators import authenticate, publisher, subscriber  # noqa: F401 - pyensign's import path
 from pyensign_fast.exceptions import EnsignClientClosingError, UnknownTopicError
 from pyensign_fast.topics import TopicCache
 from pyensign_fast.version import user_agent

@@ -1,0 +1,262 @@
+"""The blocking API, for programs without asyncio (pyensign issue #15), and pyensign's
+sync ↔ async adapters (``pyensign.sync``).
+
+::
+
+    from pyensign_fast.sync import Ensign, Event
+
+    with Ensign(cred_path="key.json") as client:
+        client.ensure_topic_exists("readings")
+        event = Event(b'{"t": 21.5}', "application/json")
+        client.publish("readings", event, on_ack=print)
+        event.wait_for_ack()                 # blocks; returns ack.Ack or raises NackError
+        for event in client.subscribe("readings"):
+            handle(event)
+            event.ack()
+
+:class:`Ensign` has the methods of the asyncio :class:`pyensign_fast.ensign.Ensign`, with
+the same arguments, results and errors, but blocking. It calls the Rust core directly
+and waits with the GIL released: there is no hidden event loop thread. One client may be
+used from many threads at once, including an event loop's executor threads
+(``loop.run_in_executor``), but never from a thread whose event loop is running, where a
+blocking call would freeze the loop: that raises ``RuntimeError``. ``on_ack``/``on_nack``
+callbacks run on one daemon thread per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable, List, Union
+
+from pyensign_fast import ensign as _ensign
+from pyensign_fast._sync_adapters import (
+    async_gen_to_sync,
+    async_to_sync,
+    coro_to_sync,
+    fn_to_async,
+    gen_to_async,
+    sync_to_async,
+)
+from pyensign_fast._sync_events import Event, thread_bridge, wait_for_ack
+from pyensign_fast._topics_api import drive_sync
+from pyensign_fast.enum import OffsetPosition, ShardingStrategy, TopicState
+from pyensign_fast.exceptions import EnsignClientClosingError, UnknownTopicError
+from pyensign_fast.projects import Project
+from pyensign_fast.status import ServerStatus
+from pyensign_fast.topics import Topic
+
+__all__ = [
+    "Ensign",
+    "Event",
+    "async_gen_to_sync",
+    "async_to_sync",
+    "coro_to_sync",
+    "fn_to_async",
+    "gen_to_async",
+    "sync_to_async",
+    "wait_for_ack",
+]
+
+if asyncio.TimeoutError is TimeoutError:  # Python >= 3.11
+    FlushTimeout: type = TimeoutError
+else:  # both, so that code written for either clause catches it
+
+    class FlushTimeout(asyncio.TimeoutError, TimeoutError):  # type: ignore[no-redef]
+        """``flush()`` timed out."""
+
+
+def _not_on_loop() -> None:
+    if asyncio._get_running_loop() is not None:
+        raise RuntimeError(
+            "pyensign_fast.sync.Ensign blocks and cannot be called from a thread running an "
+            "event loop; use the asyncio client (pyensign_fast.ensign.Ensign) there, or call "
+            "the blocking client through loop.run_in_executor()"
+        )
+
+
+class Ensign:
+    """A blocking Ensign client. Takes the arguments of
+    :class:`pyensign_fast.ensign.Ensign` (credentials, ``cred_path``, ``endpoint``,
+    ``insecure``, ``auth_url``, ``disable_topic_cache``, reconnect and window tuning).
+    Nothing is dialled at construction."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # The asyncio client does the configuration and holds the core handle and the
+        # caches; this class only drives the same core operations blocking.
+        self._client = _ensign.Ensign(*args, **kwargs)
+        self._core = self._client._core
+
+    @property
+    def topics(self) -> Any:
+        """The topic name → ID cache (``TopicCache``)."""
+        return self._client.topics
+
+    @property
+    def endpoint(self) -> str:
+        return self._client.endpoint
+
+    def __repr__(self) -> str:
+        return "sync." + repr(self._client)
+
+    def _run(self, plan: Any) -> Any:
+        _not_on_loop()
+        return drive_sync(plan)
+
+    # ------------------------------------------------------------------ publishing
+
+    def publish(
+        self,
+        topic: str,
+        *events: Any,
+        on_ack: Callable[[Any], Any] | None = None,
+        on_nack: Callable[[Any], Any] | None = None,
+        ensure_exists: bool = False,
+    ) -> None:
+        """Publish events to a topic (name or ID); returns once the core has them (it
+        blocks only while the in-flight window is full). Outcomes arrive later: see
+        ``flush()``, ``wait_for_ack()`` and the ``on_ack``/``on_nack`` callbacks, which
+        run on the callback thread and may be plain or coroutine functions."""
+        if topic == "":
+            raise ValueError("topic is required")
+        if not isinstance(topic, str):
+            raise TypeError(f"expected type 'str' for topic, got '{type(topic).__name__}'")
+        if len(events) == 1 and isinstance(events[0], (list, tuple)):
+            events = events[0]
+        if len(events) == 0:
+            raise ValueError("no events provided")
+        if self._client._closed:
+            raise EnsignClientClosingError("the client is closed")
+        _not_on_loop()
+        topic_id = self._client._topic_ids.get(topic)
+        if topic_id is None:
+            topic_id = self._resolve_publish_topic(topic, ensure_exists)
+        notifier = thread_bridge().notifier
+        core = self._core
+        batch, n = core.publish(topic_id, events, 0, None, on_ack, on_nack, notifier)
+        done, total = 0, len(events)
+        while True:
+            if n < 0:
+                # The stream's topic snapshot lacks the topic (created after it opened).
+                topic_id = self._resolve_publish_topic(topic, False)
+            else:
+                done += n
+                if done >= total:
+                    return
+                core.wait_for_room(None)
+            _, n = core.publish(topic_id, events, done, batch, on_ack, on_nack, notifier)
+
+    def _resolve_publish_topic(self, topic: str, ensure_exists: bool) -> bytes:
+        if ensure_exists:
+            self.ensure_topic_exists(topic)
+        key = topic
+        try:
+            key = str(self._client.topics.resolve(topic))
+        except Exception:
+            pass
+        try:
+            topic_id: bytes = self._core.resolve_topic(key, None)
+        except UnknownTopicError:
+            if key == topic:
+                raise
+            topic_id = self._core.resolve_topic(topic, None)
+        self._client._topic_ids[topic] = topic_id
+        return topic_id
+
+    def wait_for_ack(self, event: Any, timeout: float | None = None) -> Any:
+        """Block until a published event is acked (returns ``ack.Ack``) or nacked
+        (raises ``NackError``)."""
+        _not_on_loop()
+        return wait_for_ack(event, timeout)
+
+    def flush(self, timeout: float = 2.0) -> None:
+        """Block until every event published before the call has its outcome and its
+        callbacks have run. Raises ``TimeoutError`` (also an ``asyncio.TimeoutError``)
+        after ``timeout`` seconds."""
+        if timeout <= 0:
+            raise ValueError("timeout must be greater than 0")
+        _not_on_loop()
+        if not self._core.flush(float(timeout), None):
+            raise FlushTimeout(f"events still pending after {timeout} seconds")
+        thread_bridge().sync()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Flush (up to ``timeout``), close the streams and the connection. Events still
+        without an outcome are nacked ``UNPROCESSED``; callbacks have run when this
+        returns. The client is unusable afterwards."""
+        if self._client._closed:
+            return
+        _not_on_loop()
+        self._client._closed = True
+        self._core.close(float(timeout), None)
+        thread_bridge().sync()
+
+    def __enter__(self) -> Ensign:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ topics, project
+
+    def status(self) -> ServerStatus:
+        """The server's status."""
+        return self._run(self._client._p_status())  # type: ignore[no-any-return]
+
+    def get_topics(self) -> List[Topic]:
+        """Every topic of the project."""
+        return self._run(self._client._p_get_topics())  # type: ignore[no-any-return]
+
+    def create_topic(self, topic_name: str) -> str:
+        """Create a topic; returns its ID."""
+        return self._run(self._client._p_create_topic(topic_name))  # type: ignore[no-any-return]
+
+    def ensure_topic_exists(self, topic_name: str) -> str:
+        """Create the topic unless it exists; returns its ID."""
+        return self._run(self._client._p_ensure_topic_exists(topic_name))  # type: ignore[no-any-return]
+
+    def topic_exists(self, name: str) -> bool:
+        """Whether a topic with this name exists."""
+        return self._run(self._client._p_topic_exists(name))  # type: ignore[no-any-return]
+
+    def topic_id(self, name: str) -> str:
+        """The ID of a topic; ``EnsignTopicNotFoundError`` if there is none."""
+        return self._run(self._client._p_topic_id(name))  # type: ignore[no-any-return]
+
+    def retrieve_topic(self, id: str) -> Topic:
+        """The topic with this ID (or name)."""
+        return self._run(self._client._p_retrieve_topic(id))  # type: ignore[no-any-return]
+
+    def archive_topic(self, id: str) -> TopicState:
+        """Make a topic read-only; returns its new state."""
+        return self._run(self._client._p_archive_topic(id))  # type: ignore[no-any-return]
+
+    def destroy_topic(self, topic: str) -> None:
+        """Destroy a topic (by name or ID) and its events. Irreversible."""
+        self._run(self._client._p_destroy_topic(topic))
+
+    def topic_names(self) -> List[str]:
+        """The names of the project's topics, oldest first."""
+        return self._run(self._client._p_topic_names())  # type: ignore[no-any-return]
+
+    def set_topic_deduplication_policy(
+        self,
+        id: str,
+        strategy: Any,
+        offset: Any = OffsetPosition.OFFSET_EARLIEST,
+        keys: List[str] | None = None,
+        fields: List[str] | None = None,
+        overwrite_duplicate: bool | None = False,
+    ) -> TopicState:
+        """Change a topic's deduplication policy (str, int or enum arguments)."""
+        plan = self._client._p_set_dedup(id, strategy, offset, keys, fields, overwrite_duplicate)
+        return self._run(plan)  # type: ignore[no-any-return]
+
+    def set_topic_sharding_strategy(
+        self, id: str, strategy: Union[ShardingStrategy, str, int] = "no_sharding"
+    ) -> TopicState:
+        """Change a topic's sharding strategy."""
+        return self._run(self._client._p_set_sharding(id, strategy))  # type: ignore[no-any-return]
+
+    def info(self, topic_ids: List[str] = []) -> Project:  # noqa: B006 - pyensign's signature
+        """Project info, for every topic or only these topic IDs."""
+        return self._run(self._client._p_info(topic_ids))  # type: ignore[no-any-return]
