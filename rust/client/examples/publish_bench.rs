@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ensign_client::publisher::{encode_type, Counter};
-use ensign_client::{Admit, Client, ClientConfig, Credentials, EventFields, Outcome, OutcomeSink, Secret};
+use ensign_client::{
+    Admit, Client, ClientConfig, Credentials, EventFields, Outcome, OutcomeSink, Secret,
+};
 use parking_lot::Mutex;
 
 struct Args {
@@ -97,7 +99,13 @@ async fn main() {
     let data: Vec<u8> = vec![b'x'; a.size];
     let ty = encode_type("Bench", 1, 0, 0);
     let fields: Vec<EventFields<'_>> = (0..a.events)
-        .map(|_| EventFields { data: &data, mimetype: 50, type_pb: &ty, meta: &[], created: (1_700_000_000, 0) })
+        .map(|_| EventFields {
+            data: &data,
+            mimetype: 50,
+            type_pb: &ty,
+            meta: &[],
+            created: (1_700_000_000, 0),
+        })
         .collect();
     let sink = Arc::new(Latency {
         sent: Mutex::new(vec![None; a.events]),
@@ -118,7 +126,10 @@ async fn main() {
             (done + a.batch).min(a.events)
         };
         while done < end {
-            match p.try_publish(&topic, &fields[done..end], &dyn_sink, done as u32).expect("publish") {
+            match p
+                .try_publish(&topic, &fields[done..end], &dyn_sink, done as u32)
+                .expect("publish")
+            {
                 Admit::Accepted(n) => done += n,
                 Admit::UnknownTopic => panic!("unknown topic"),
             }
@@ -132,7 +143,10 @@ async fn main() {
     let cpu = cpu_seconds() - cpu0;
     let mut lat = sink.lat.lock().clone();
     lat.sort();
-    let pct = |q: f64| lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1))).map(|d| d.as_secs_f64() * 1e6);
+    let pct = |q: f64| {
+        lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1e6)
+    };
     println!(
         "{{\"sdk\": \"rust\", \"mode\": \"{}\", \"size\": {}, \"events\": {}, \"batch\": {}, \"seconds\": {:.4}, \"events_per_s\": {:.1}, \"cpu_per_event_us\": {:.3}, \"acked\": {}, \"nacked\": {}, \"p50_us\": {}, \"p99_us\": {}}}",
         if a.rate > 0.0 { "rate" } else { "batch" },

@@ -44,6 +44,7 @@ impl Client {
                 max_inflight_bytes: config.max_inflight_bytes,
                 reconnect_tick: config.reconnect_tick,
                 reconnect_timeout: config.reconnect_timeout,
+                max_message_bytes: config.max_message_bytes,
                 open_timeout: config
                     .connect_timeout
                     .max(crate::publisher::DEFAULT_OPEN_TIMEOUT),

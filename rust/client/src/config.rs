@@ -20,6 +20,10 @@ pub const DEFAULT_RECONNECT_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_MAX_INFLIGHT_EVENTS: usize = 8192;
 /// Bytes of encoded events in flight before `publish` waits.
 pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 64 * 1024 * 1024;
+/// NOTE: the real server keeps grpc-go's default limit of 4 MiB per received message
+/// (semantics.md §1); a larger message aborts the whole stream, so the client refuses
+/// such events itself (nack `MAX_EVENT_SIZE_EXCEEDED`).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// A string that never shows up in logs, `Debug` output or error messages.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -74,6 +78,8 @@ pub struct ClientConfig {
     pub max_inflight_events: usize,
     /// In-flight window of the publish stream, in encoded bytes.
     pub max_inflight_bytes: usize,
+    /// Largest message sent to the server; larger events are nacked by the client.
+    pub max_message_bytes: usize,
     /// Sent as the gRPC and HTTP user agent.
     pub user_agent: String,
     /// Time allowed to establish a connection.
@@ -92,6 +98,7 @@ impl Default for ClientConfig {
             reconnect_timeout: DEFAULT_RECONNECT_TIMEOUT,
             max_inflight_events: DEFAULT_MAX_INFLIGHT_EVENTS,
             max_inflight_bytes: DEFAULT_MAX_INFLIGHT_BYTES,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             user_agent: concat!("pyensign-fast/", env!("CARGO_PKG_VERSION")).to_string(),
             connect_timeout: Duration::from_secs(10),
             stream_client_id: String::new(),

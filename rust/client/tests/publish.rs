@@ -21,7 +21,10 @@ async fn every_event_is_acked_exactly_once() {
     let rec = Arc::new(Recorder::default());
     let sink: Arc<dyn OutcomeSink> = rec.clone();
     publish_all(p, &topic, &payloads.fields(), &sink).await;
-    tokio::time::timeout(WAIT, p.flush()).await.unwrap().unwrap();
+    tokio::time::timeout(WAIT, p.flush())
+        .await
+        .unwrap()
+        .unwrap();
     let mut seen = rec.0.lock().clone();
     seen.sort();
     assert_eq!(seen.len(), 20_000);
@@ -68,9 +71,16 @@ async fn a_topic_created_after_the_stream_opened_is_published_to() {
         p.try_publish(&id, &payloads.fields(), &sink, 0).unwrap(),
         ensign_client::Admit::UnknownTopic
     );
-    assert_eq!(p.resolve(&ulid::Ulid::from_bytes(id).to_string()).await.unwrap(), id);
+    assert_eq!(
+        p.resolve(&ulid::Ulid::from_bytes(id).to_string())
+            .await
+            .unwrap(),
+        id
+    );
     publish_all(p, &id, &payloads.fields(), &sink).await;
-    tokio::time::timeout(WAIT, count.wait_for(10)).await.unwrap();
+    tokio::time::timeout(WAIT, count.wait_for(10))
+        .await
+        .unwrap();
     assert_eq!(count.acked(), 10);
     srv.shutdown().await;
 }
@@ -90,7 +100,9 @@ async fn the_window_makes_publishers_wait() {
     }
     assert!(p.pending() <= 64);
     publish_all(p, &topic, &payloads.fields()[64..], &sink).await;
-    tokio::time::timeout(WAIT, count.wait_for(1000)).await.unwrap();
+    tokio::time::timeout(WAIT, count.wait_for(1000))
+        .await
+        .unwrap();
     assert_eq!(count.acked(), 1000);
     srv.shutdown().await;
 }
@@ -107,7 +119,10 @@ async fn close_flushes_then_refuses_new_events() {
     publish_all(p, &topic, &payloads.fields(), &sink).await;
     p.close(WAIT).await.unwrap();
     assert_eq!(count.acked(), 500);
-    assert!(matches!(p.try_publish(&topic, &payloads.fields(), &sink, 0), Err(Error::Closed)));
+    assert!(matches!(
+        p.try_publish(&topic, &payloads.fields(), &sink, 0),
+        Err(Error::Closed)
+    ));
     srv.shutdown().await;
 }
 
@@ -115,7 +130,9 @@ async fn close_flushes_then_refuses_new_events() {
 async fn closing_while_the_server_is_gone_fails_pending_events() {
     let srv = server().await;
     let endpoint = srv.endpoint();
-    let c = client_with(&endpoint, |cfg| cfg.reconnect_tick = Duration::from_millis(20));
+    let c = client_with(&endpoint, |cfg| {
+        cfg.reconnect_tick = Duration::from_millis(20)
+    });
     c.create_topic("t").await.unwrap();
     let p = c.publisher();
     let topic = p.resolve("t").await.unwrap();
@@ -127,5 +144,39 @@ async fn closing_while_the_server_is_gone_fails_pending_events() {
     let _ = p.close(Duration::from_millis(200)).await;
     let seen = rec.0.lock().clone();
     assert_eq!(seen.len(), 100);
-    assert!(seen.iter().all(|(_, acked, code)| !acked && *code == CODE_UNPROCESSED));
+    assert!(seen
+        .iter()
+        .all(|(_, acked, code)| !acked && *code == CODE_UNPROCESSED));
+}
+
+#[tokio::test]
+async fn an_event_too_large_for_the_server_is_nacked_not_sent() {
+    let srv = server().await;
+    let c = client_with(&srv.endpoint(), |cfg| cfg.max_message_bytes = 1000);
+    c.create_topic("t").await.unwrap();
+    let p = c.publisher();
+    let topic = p.resolve("t").await.unwrap();
+    let (small, big) = (vec![1u8; 10], vec![2u8; 5000]);
+    let fields: Vec<ensign_client::EventFields<'_>> = [&small, &big, &small]
+        .into_iter()
+        .map(|data| ensign_client::EventFields {
+            data,
+            ..Default::default()
+        })
+        .collect();
+    let rec = Arc::new(Recorder::default());
+    let sink: Arc<dyn OutcomeSink> = rec.clone();
+    publish_all(p, &topic, &fields, &sink).await;
+    tokio::time::timeout(WAIT, p.flush())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut seen = rec.0.lock().clone();
+    seen.sort();
+    let too_large = ensign_client::publisher::CODE_MAX_EVENT_SIZE;
+    assert_eq!(
+        seen,
+        vec![(0, true, 0), (1, false, too_large), (2, true, 0)]
+    );
+    srv.shutdown().await;
 }

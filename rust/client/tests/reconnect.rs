@@ -27,7 +27,9 @@ async fn events_survive_a_server_restart() {
     let dir = tempfile::tempdir().unwrap();
     let srv = durable_server(dir.path(), 0).await;
     let port = srv.local_addr().port();
-    let c = client_with(&srv.endpoint(), |cfg| cfg.reconnect_tick = Duration::from_millis(50));
+    let c = client_with(&srv.endpoint(), |cfg| {
+        cfg.reconnect_tick = Duration::from_millis(50)
+    });
     c.create_topic("t").await.unwrap();
     let p = c.publisher().clone();
     let topic = p.resolve("t").await.unwrap();
@@ -45,16 +47,24 @@ async fn events_survive_a_server_restart() {
     });
     let mut done = 10_000;
     while done < fields.len() {
-        match p.try_publish(&topic, &fields[done..], &sink, done as u32).unwrap() {
+        match p
+            .try_publish(&topic, &fields[done..], &sink, done as u32)
+            .unwrap()
+        {
             Admit::Accepted(n) => done += n,
             Admit::UnknownTopic => panic!("unknown topic"),
         }
         if done < fields.len() {
-            tokio::time::timeout(WAIT, p.wait_for_room()).await.unwrap().unwrap();
+            tokio::time::timeout(WAIT, p.wait_for_room())
+                .await
+                .unwrap()
+                .unwrap();
         }
     }
     let srv = restarted.await.unwrap();
-    tokio::time::timeout(WAIT, count.wait_for(30_000)).await.expect("every event has an outcome");
+    tokio::time::timeout(WAIT, count.wait_for(30_000))
+        .await
+        .expect("every event has an outcome");
     assert_eq!(count.acked(), 30_000, "every event acked after the restart");
     assert_eq!(count.nacked(), 0);
     srv.shutdown().await;
@@ -75,8 +85,13 @@ async fn events_fail_with_timeout_when_the_server_stays_away() {
     let rec = Arc::new(Recorder::default());
     let sink: Arc<dyn ensign_client::OutcomeSink> = rec.clone();
     publish_all(p, &topic, &payloads.fields(), &sink).await;
-    tokio::time::timeout(WAIT, p.flush()).await.expect("all fail in time").unwrap();
+    tokio::time::timeout(WAIT, p.flush())
+        .await
+        .expect("all fail in time")
+        .unwrap();
     let seen = rec.0.lock().clone();
     assert_eq!(seen.len(), 200);
-    assert!(seen.iter().all(|(_, acked, code)| !acked && *code == CODE_TIMEOUT));
+    assert!(seen
+        .iter()
+        .all(|(_, acked, code)| !acked && *code == CODE_TIMEOUT));
 }

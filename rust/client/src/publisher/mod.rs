@@ -25,7 +25,9 @@ use crate::transport::Transport;
 pub use driver::clone_error;
 use driver::Command;
 pub use encode::{encode_type, EventFields};
-pub use outcome::{Counter, Outcome, OutcomeSink, CODE_TIMEOUT, CODE_UNPROCESSED};
+pub use outcome::{
+    Counter, Outcome, OutcomeSink, CODE_MAX_EVENT_SIZE, CODE_TIMEOUT, CODE_UNPROCESSED,
+};
 use state::{Phase, State};
 pub use stream::DEFAULT_OPEN_TIMEOUT;
 pub use tracker::TopicId;
@@ -40,6 +42,9 @@ pub struct PublisherConfig {
     pub reconnect_tick: Duration,
     pub reconnect_timeout: Duration,
     pub open_timeout: Duration,
+    /// Largest encoded `PublisherRequest` sent; larger events are nacked
+    /// `MAX_EVENT_SIZE_EXCEEDED` by the client.
+    pub max_message_bytes: usize,
 }
 
 /// What `try_publish` did.
@@ -223,20 +228,25 @@ impl Publisher {
         let mut buf = BytesMut::new();
         let mut lens = Vec::with_capacity(fit);
         for ev in &events[..fit] {
-            if buf.len() + encode::frame_len(encode::event_len(ev)) > room_bytes
-                && !(empty && lens.is_empty())
-            {
+            let len = encode::frame_len(encode::event_len(ev));
+            if len > self.shared.cfg.max_message_bytes {
+                // Refused below, without taking room: 0 marks "not encoded".
+                lens.push(0);
+                continue;
+            }
+            if buf.len() + len > room_bytes && !(empty && lens.iter().all(|l| *l == 0)) {
                 break;
             }
             lens.push(encode::write_frame(&mut buf, topic, ev));
         }
-        let admitted = self.admit(topic, buf, &lens, sink, first_index)?;
+        let admitted = self.admit(topic, events, buf, &lens, sink, first_index)?;
         Ok(Admit::Accepted(admitted))
     }
 
     fn admit(
         &self,
         topic: &TopicId,
+        events: &[EventFields<'_>],
         mut buf: BytesMut,
         lens: &[usize],
         sink: &Arc<dyn OutcomeSink>,
@@ -253,15 +263,35 @@ impl Publisher {
         let mut n = 0;
         let mut bytes = 0;
         for len in lens {
-            if n == room_events || (bytes + len > room_bytes && !(empty && n == 0)) {
+            if n == room_events || (bytes + len > room_bytes && !(empty && bytes == 0)) {
                 break;
             }
             n += 1;
             bytes += len;
         }
         let gen = st.outbox.gen;
-        let first_seq = st.tracker.next_seq();
-        for (seq, (i, len)) in (first_seq..).zip(lens[..n].iter().enumerate()) {
+        let mut seq = st.tracker.next_seq();
+        for (i, len) in lens[..n].iter().enumerate() {
+            if *len == 0 {
+                // NOTE: a message over the server's limit would not be nacked: it would
+                // abort the whole stream (semantics.md §9 row 14), and re-sending it after
+                // the reconnect would abort the next one. Refuse it here, visibly.
+                let id = ulid::Ulid::new().to_bytes();
+                let size = encode::frame_len(encode::event_len(&events[i]));
+                let error = format!(
+                    "the event is {size} bytes encoded, above the {} bytes an Ensign server accepts in one message; it was not sent",
+                    self.shared.cfg.max_message_bytes
+                );
+                sink.outcome(
+                    first_index + i as u32,
+                    &id,
+                    Outcome::Nacked {
+                        code: CODE_MAX_EVENT_SIZE,
+                        error: &error,
+                    },
+                );
+                continue;
+            }
             let mut id = [0u8; 16];
             id[..6].copy_from_slice(&ms[2..]);
             id[6..8].copy_from_slice(&self.shared.id_tag);
@@ -278,6 +308,7 @@ impl Publisher {
                 gen,
             );
             st.outbox.frames.push_back((seq, frame));
+            seq += 1;
         }
         let start = st.phase == Phase::Idle && n > 0;
         if start {

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ensign_proto::api::nack::Code;
 use tokio::sync::Notify;
 
+/// `Nack.Code.MAX_EVENT_SIZE_EXCEEDED`: too large to send in one gRPC message.
+pub const CODE_MAX_EVENT_SIZE: i32 = Code::MaxEventSizeExceeded as i32;
 /// `Nack.Code.UNPROCESSED`: the client closed before the event got an outcome.
 pub const CODE_UNPROCESSED: i32 = Code::Unprocessed as i32;
 /// `Nack.Code.TIMEOUT`: the server stayed unreachable for the whole reconnect timeout.

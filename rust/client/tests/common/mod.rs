@@ -8,14 +8,16 @@ use std::time::Duration;
 
 use ensign_client::publisher::{encode_type, Counter};
 use ensign_client::{Client, ClientConfig, EventFields, Outcome, OutcomeSink, Publisher, TopicId};
-use parking_lot::Mutex;
 use ensign_server::{ServerConfig, ServerHandle};
+use parking_lot::Mutex;
 
 /// Upper bound for any single wait in these tests.
 pub const WAIT: Duration = Duration::from_secs(30);
 
 pub async fn server() -> ServerHandle {
-    ensign_server::start(ServerConfig::default()).await.expect("server starts")
+    ensign_server::start(ServerConfig::default())
+        .await
+        .expect("server starts")
 }
 
 pub async fn server_on(port: u16) -> ServerHandle {
@@ -65,15 +67,26 @@ impl Payloads {
 }
 
 /// Publishes everything, waiting for room whenever the window is full.
-pub async fn publish_all(p: &Publisher, topic: &TopicId, fields: &[EventFields<'_>], sink: &Arc<dyn OutcomeSink>) {
+pub async fn publish_all(
+    p: &Publisher,
+    topic: &TopicId,
+    fields: &[EventFields<'_>],
+    sink: &Arc<dyn OutcomeSink>,
+) {
     let mut done = 0;
     while done < fields.len() {
-        match p.try_publish(topic, &fields[done..], sink, done as u32).expect("publish") {
+        match p
+            .try_publish(topic, &fields[done..], sink, done as u32)
+            .expect("publish")
+        {
             ensign_client::Admit::Accepted(n) => done += n,
             ensign_client::Admit::UnknownTopic => panic!("topic unknown to the stream"),
         }
         if done < fields.len() {
-            tokio::time::timeout(WAIT, p.wait_for_room()).await.expect("room in time").expect("room");
+            tokio::time::timeout(WAIT, p.wait_for_room())
+                .await
+                .expect("room in time")
+                .expect("room");
         }
     }
 }
@@ -97,4 +110,3 @@ impl OutcomeSink for Recorder {
         self.0.lock().push((index, o.is_ack(), code));
     }
 }
-
