@@ -42,6 +42,7 @@ Plan = Generator[Op, Any, Any]
 
 _ARCHIVE = 1
 _DESTROY = 2
+_NO_DEDUP_CHANGE = (0, 0, [], [], False)  # strategy UNKNOWN, offset UNKNOWN
 
 
 class EnsignShardingNotSupportedError(EnsignRPCError, NotImplementedError):
@@ -261,7 +262,9 @@ class TopicsAPI:
 
     def _p_set_sharding(self, topic: str, strategy: Any) -> Plan:
         sharding = int(_enum(ShardingStrategy, strategy, "sharding strategy"))
-        return (yield from self._p_set_policy(topic, None, sharding))
+        # Never a missing deduplication policy: the hosted server dereferences it and
+        # answers INTERNAL (K1). An UNKNOWN one means "leave deduplication alone".
+        return (yield from self._p_set_policy(topic, _NO_DEDUP_CHANGE, sharding))
 
     def _p_set_policy(self, topic: str, dedup: Any, sharding: int) -> Plan:
         topic_id = yield from self._p_resolve(topic)
