@@ -3,6 +3,7 @@
 //! shares the same connection and publisher.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use ensign_proto::api::{
     topic_mod, HealthCheck, InfoRequest, PageInfo, ProjectInfo, Query, QueryExplanation,
@@ -14,6 +15,7 @@ use crate::config::ClientConfig;
 use crate::error::Result;
 use crate::publisher::{Publisher, PublisherConfig};
 use crate::transport::Transport;
+use tokio::sync::watch;
 
 /// A connection to one Ensign server.
 #[derive(Clone, Debug)]
@@ -26,6 +28,8 @@ struct Inner {
     config: ClientConfig,
     transport: Transport,
     publisher: Publisher,
+    /// Flips to true when the client closes; subscriptions watch it.
+    streams_closed: watch::Sender<bool>,
 }
 
 impl Client {
@@ -55,6 +59,7 @@ impl Client {
                 config,
                 transport,
                 publisher,
+                streams_closed: watch::channel(false).0,
             }),
         })
     }
@@ -72,6 +77,24 @@ impl Client {
     /// The shared publish stream.
     pub fn publisher(&self) -> &Publisher {
         &self.inner.publisher
+    }
+
+    /// Closes the client: ends every subscription (their consumers get the events
+    /// already received, then the end), then closes the publisher (see
+    /// [`Publisher::close`]).
+    pub async fn close(&self, timeout: Duration) -> Result<()> {
+        self.inner.streams_closed.send_replace(true);
+        self.inner.publisher.close(timeout).await
+    }
+
+    /// Whether [`Client::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        *self.inner.streams_closed.borrow()
+    }
+
+    /// Resolves (to true) when the client closes; for the streams of this client.
+    pub(crate) fn streams_closed(&self) -> watch::Receiver<bool> {
+        self.inner.streams_closed.subscribe()
     }
 
     /// `Status`: the server's health (needs no token, but one is sent when configured).

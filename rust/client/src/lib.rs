@@ -8,9 +8,13 @@ pub mod codec;
 pub mod config;
 pub mod error;
 pub mod publisher;
+pub mod query;
+pub mod subscriber;
 pub mod transport;
 
 pub use client::Client;
 pub use config::{ClientConfig, Credentials, Secret};
 pub use error::{Error, Result};
 pub use publisher::{Admit, EventFields, Outcome, OutcomeSink, Publisher, TopicId};
+pub use query::QueryCursor;
+pub use subscriber::{Received, SubscribeOptions, Subscription};

@@ -269,7 +269,10 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(inbox.pop(3, &mut out).unwrap(), Pop::Events(3));
         assert_eq!(inbox.pop(3, &mut out).unwrap(), Pop::Events(2));
-        assert_eq!(out.iter().map(|r| r.id[0]).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+        assert_eq!(
+            out.iter().map(|r| r.id[0]).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
         assert_eq!(inbox.pop(3, &mut out).unwrap(), Pop::Empty);
         inbox.finish(Err(Error::Timeout("gone".into())));
         assert!(inbox.pop(3, &mut out).is_err());

@@ -1,0 +1,241 @@
+//! One subscribe stream generation: the outbound request stream (the `Subscription`
+//! first, then acks and nacks), the handshake (→ `StreamReady`), and the reader that
+//! decodes events into the prefetch buffer.
+//!
+//! Concurrency: tonic polls the outbound stream on a runtime worker; it pops queued ack
+//! frames under the outbox lock and parks its waker when there are none, so a batch of
+//! acks costs one wake-up. The reader runs inside the subscription's task, takes the
+//! buffer lock once per batch of messages that arrived together, and stops reading
+//! (leaving HTTP/2 flow control to push back) while the buffer is full.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use ensign_proto::api::{
+    self, subscribe_reply, subscribe_request, StreamReady, SubscribeReply, SubscribeRequest,
+};
+use futures_util::{FutureExt, Stream};
+use prost::Message;
+use tonic::codec::Streaming;
+
+use super::received::{decode, Decoded};
+use super::Shared;
+use crate::codec::PrecodedCodec;
+use crate::error::{Error, Result};
+use crate::transport::MAX_MESSAGE_SIZE;
+
+const SUBSCRIBE_PATH: &str = "/ensign.v1beta1.Ensign/Subscribe";
+/// The nack code sent for events whose payload could not be decoded.
+pub const CODE_UNDECODABLE: i32 = api::nack::Code::UnknownType as i32;
+
+/// Ack and nack frames waiting for the stream, and the outbound stream's state.
+#[derive(Default)]
+pub struct Outbox {
+    /// Generation of the current stream; older outbound streams end.
+    pub gen: u32,
+    pub frames: VecDeque<Bytes>,
+    pub waker: Option<Waker>,
+    /// Send what is queued, then half-close.
+    pub ending: bool,
+    /// The generation whose outbound stream has ended (everything was handed to tonic).
+    pub ended_gen: u32,
+}
+
+impl Outbox {
+    /// Takes the waker to wake after queueing frames.
+    pub fn take_waker(&mut self) -> Option<Waker> {
+        self.waker.take()
+    }
+}
+
+/// An acknowledgement to queue.
+#[derive(Clone, Copy, Debug)]
+pub enum Reply<'a> {
+    Ack(&'a [u8]),
+    Nack {
+        id: &'a [u8],
+        code: i32,
+        error: &'a str,
+    },
+}
+
+/// Encodes a reply as one `SubscribeRequest` frame into `buf`; returns its length.
+pub fn encode_reply(buf: &mut BytesMut, reply: Reply<'_>) -> usize {
+    let start = buf.len();
+    match reply {
+        // NOTE: acks are the per-event hot path; for the usual 10-byte RLID the frame is
+        // 14 fixed bytes (two one-byte tags and lengths), written without prost.
+        Reply::Ack(id) if id.len() < 126 => {
+            buf.reserve(id.len() + 4);
+            buf.put_u8(0x0a); // SubscribeRequest.ack, length-delimited
+            buf.put_u8(id.len() as u8 + 2);
+            buf.put_u8(0x0a); // Ack.id
+            buf.put_u8(id.len() as u8);
+            buf.put_slice(id);
+        }
+        Reply::Ack(id) => SubscribeRequest {
+            embed: Some(subscribe_request::Embed::Ack(api::Ack {
+                id: Bytes::copy_from_slice(id),
+                committed: None,
+            })),
+        }
+        .encode(buf)
+        .expect("BytesMut grows"),
+        Reply::Nack { id, code, error } => SubscribeRequest {
+            embed: Some(subscribe_request::Embed::Nack(api::Nack {
+                id: Bytes::copy_from_slice(id),
+                code,
+                error: error.to_string(),
+            })),
+        }
+        .encode(buf)
+        .expect("BytesMut grows"),
+    }
+    buf.len() - start
+}
+
+/// The request body of generation `gen`.
+pub struct Outbound {
+    shared: Arc<Shared>,
+    gen: u32,
+    first: Option<Bytes>,
+}
+
+impl Stream for Outbound {
+    type Item = Bytes;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let this = self.get_mut();
+        if let Some(first) = this.first.take() {
+            return Poll::Ready(Some(first));
+        }
+        let mut out = this.shared.out.lock();
+        if out.gen != this.gen {
+            return Poll::Ready(None);
+        }
+        if let Some(frame) = out.frames.pop_front() {
+            return Poll::Ready(Some(frame));
+        }
+        if out.ending {
+            out.ended_gen = this.gen;
+            drop(out);
+            this.shared.changed.notify_waiters();
+            return Poll::Ready(None);
+        }
+        out.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// A stream that completed its handshake.
+pub struct Opened {
+    pub replies: Streaming<SubscribeReply>,
+    pub ready: StreamReady,
+}
+
+/// Opens generation `gen`: sends the `Subscription` and waits for `StreamReady`.
+pub async fn open(shared: &Arc<Shared>, gen: u32) -> Result<Opened> {
+    let outbound = Outbound {
+        shared: shared.clone(),
+        gen,
+        first: Some(shared.subscription.clone()),
+    };
+    let handshake = async {
+        let req = shared.transport.request(outbound).await?;
+        let mut grpc = tonic::client::Grpc::new(shared.transport.channel())
+            .max_decoding_message_size(MAX_MESSAGE_SIZE);
+        grpc.ready().await.map_err(|e| Error::Connect {
+            endpoint: shared.cfg.endpoint.clone(),
+            reason: e.to_string(),
+        })?;
+        let path = http::uri::PathAndQuery::from_static(SUBSCRIBE_PATH);
+        let mut replies = grpc
+            .streaming(req, path, PrecodedCodec::<SubscribeReply>::default())
+            .await?
+            .into_inner();
+        match replies.message().await? {
+            Some(SubscribeReply {
+                embed: Some(subscribe_reply::Embed::Ready(ready)),
+            }) => Ok(Opened { replies, ready }),
+            Some(_) => Err(Error::Protocol(
+                "the server did not send StreamReady first on the subscribe stream".into(),
+            )),
+            // A server going away may end the stream before answering: try again.
+            None => Err(Error::Rpc(tonic::Status::unavailable(
+                "the server closed the subscribe stream before StreamReady",
+            ))),
+        }
+    };
+    let opened = tokio::time::timeout(shared.cfg.open_timeout, handshake)
+        .await
+        .map_err(|_| Error::Timeout("timed out opening the subscribe stream".into()))?;
+    opened.map_err(|e| match e {
+        // semantics.md §5: none of the requested topics matched (or the project has none).
+        Error::Rpc(s)
+            if s.code() == tonic::Code::FailedPrecondition && s.message().contains("no topics") =>
+        {
+            Error::UnknownTopic(shared.label.clone())
+        }
+        e => e,
+    })
+}
+
+/// Reads events into the buffer until the stream ends; `Ok` on a clean end (EOF or
+/// `CloseStream`), or when the consumer closed the buffer.
+pub async fn read(shared: &Shared, replies: &mut Streaming<SubscribeReply>) -> Result<()> {
+    let mut batch = Vec::with_capacity(256);
+    loop {
+        shared.inbox.wait_room().await;
+        if shared.inbox.is_finished() {
+            return Ok(());
+        }
+        let room = shared.inbox.room().max(1);
+        let mut end = match replies.message().await {
+            Ok(Some(r)) => handle(shared, r, &mut batch),
+            Ok(None) => Some(Ok(())),
+            Err(s) => Some(Err(Error::Rpc(s))),
+        };
+        while end.is_none() && batch.len() < room {
+            end = match replies.message().now_or_never() {
+                Some(Ok(Some(r))) => handle(shared, r, &mut batch),
+                Some(Ok(None)) => Some(Ok(())),
+                Some(Err(s)) => Some(Err(Error::Rpc(s))),
+                None => break,
+            };
+        }
+        shared.inbox.push(&mut batch);
+        if let Some(end) = end {
+            return end;
+        }
+    }
+}
+
+/// Files one reply; returns the end of the stream if it is one.
+fn handle(
+    shared: &Shared,
+    reply: SubscribeReply,
+    batch: &mut Vec<super::Received>,
+) -> Option<Result<()>> {
+    match reply.embed {
+        Some(subscribe_reply::Embed::Event(w)) => match decode(w) {
+            Decoded::Event(r) => batch.push(r),
+            Decoded::Garbled { id, reason } => {
+                shared.inbox.skip(reason);
+                shared.send(&[Reply::Nack {
+                    id: &id,
+                    code: CODE_UNDECODABLE,
+                    error: "the subscriber could not decode the event",
+                }]);
+            }
+        },
+        Some(subscribe_reply::Embed::Ready(r)) => shared.set_ready(&r),
+        // The real server never sends it on Subscribe (semantics.md §5); mocks send it
+        // when they are done. Treated as the end of this stream.
+        Some(subscribe_reply::Embed::CloseStream(_)) => return Some(Ok(())),
+        None => tracing::debug!("empty subscribe reply"),
+    }
+    None
+}
