@@ -22,13 +22,16 @@ use crate::error::{Error, Result};
 
 /// Refresh this long before the access token expires.
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
-/// A token this close to expiry is not handed to a new RPC.
+/// A token this close to expiry is not handed to a new RPC (a tenth of the lifetime for
+/// short-lived tokens).
 const MIN_REMAINING: Duration = Duration::from_secs(15);
 
 #[derive(Clone)]
 struct Tokens {
     header: AsciiMetadataValue,
     access_exp: u64,
+    /// Stop handing the token out this many seconds before `access_exp`.
+    min_remaining: u64,
     refresh: Secret,
     refresh_nbf: u64,
     refresh_exp: u64,
@@ -131,7 +134,7 @@ impl Authenticator {
     fn cached(&self) -> Option<AsciiMetadataValue> {
         let cur = self.current.read();
         let t = cur.as_ref()?;
-        (t.access_exp > now() + MIN_REMAINING.as_secs()).then(|| t.header.clone())
+        (t.access_exp > now() + t.min_remaining).then(|| t.header.clone())
     }
 
     /// Refreshes when the refresh token is usable, else logs in again.
@@ -173,9 +176,12 @@ impl Authenticator {
             }
             None => (Secret::default(), 0, 0),
         };
+        let access_exp = ac.exp.unwrap_or(u64::MAX);
+        let lifetime = access_exp.saturating_sub(now());
         *self.current.write() = Some(Tokens {
             header,
-            access_exp: ac.exp.unwrap_or(u64::MAX),
+            access_exp,
+            min_remaining: MIN_REMAINING.as_secs().min(lifetime / 10).max(1),
             refresh,
             refresh_nbf: rnbf,
             refresh_exp: rexp,
@@ -200,10 +206,17 @@ impl Authenticator {
                 .and_then(|e| e.error)
                 .map(|e| format!(" ({e})"))
                 .unwrap_or_default();
-            return Err(Error::Auth(format!(
+            let msg = format!(
                 "Failed to authenticate with API credentials: {} error returned{detail}",
                 status.as_u16()
-            )));
+            );
+            // Refused credentials will not get better by retrying; an overloaded or
+            // failing service might.
+            return Err(if status.is_client_error() && status.as_u16() != 429 {
+                Error::AuthRefused(msg)
+            } else {
+                Error::Auth(msg)
+            });
         }
         rep.json::<TokenReply>()
             .await

@@ -15,9 +15,12 @@ pub enum Error {
     /// Could not reach or talk to the server.
     #[error("could not connect to Ensign at {endpoint}: {reason}")]
     Connect { endpoint: String, reason: String },
-    /// Quarterdeck refused the credentials or could not be reached.
+    /// Quarterdeck could not be reached or failed (worth retrying).
     #[error("{0}")]
     Auth(String),
+    /// Quarterdeck refused the credentials (retrying will not help).
+    #[error("{0}")]
+    AuthRefused(String),
     /// Bad configuration.
     #[error("{0}")]
     Config(String),
@@ -65,8 +68,7 @@ impl Error {
                     | Code::Unauthenticated
             ),
             Error::Connect { .. } | Error::Timeout(_) => true,
-            // A Quarterdeck outage is transient; refused credentials are not, but the
-            // auth layer reports those before any stream is attempted.
+            // A Quarterdeck outage is transient; refused credentials are not.
             Error::Auth(_) => true,
             _ => false,
         }

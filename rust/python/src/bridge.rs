@@ -41,10 +41,26 @@ pub struct Callbacks {
 
 /// Something for Python to do.
 pub enum Item {
-    Result { future: Py<PyAny>, make: MakeResult },
-    Ack { callbacks: Arc<Callbacks>, local_id: [u8; 16], seconds: i64, nanos: i32 },
-    Nack { callbacks: Arc<Callbacks>, local_id: [u8; 16], code: i32, error: Box<str> },
-    Waiter { batch: u64, slot: u32 },
+    Result {
+        future: Py<PyAny>,
+        make: MakeResult,
+    },
+    Ack {
+        callbacks: Arc<Callbacks>,
+        local_id: [u8; 16],
+        seconds: i64,
+        nanos: i32,
+    },
+    Nack {
+        callbacks: Arc<Callbacks>,
+        local_id: [u8; 16],
+        code: i32,
+        error: Box<str>,
+    },
+    Waiter {
+        batch: u64,
+        slot: u32,
+    },
 }
 
 /// The Rust side of a notifier, shared with the tasks that complete things.
@@ -124,13 +140,27 @@ impl Notifier {
                     Ok(v) => (KIND_RESULT, future, v).into_pyobject(py)?,
                     Err(e) => (KIND_ERROR, future, e.into_value(py)).into_pyobject(py)?,
                 },
-                Item::Ack { callbacks, local_id, seconds, nanos } => {
-                    let Some(cb) = &callbacks.on_ack else { continue };
+                Item::Ack {
+                    callbacks,
+                    local_id,
+                    seconds,
+                    nanos,
+                } => {
+                    let Some(cb) = &callbacks.on_ack else {
+                        continue;
+                    };
                     let arg = (PyBytes::new(py, &local_id), seconds, nanos);
                     (KIND_ACK_CALLBACK, cb.clone_ref(py), arg).into_pyobject(py)?
                 }
-                Item::Nack { callbacks, local_id, code, error } => {
-                    let Some(cb) = &callbacks.on_nack else { continue };
+                Item::Nack {
+                    callbacks,
+                    local_id,
+                    code,
+                    error,
+                } => {
+                    let Some(cb) = &callbacks.on_nack else {
+                        continue;
+                    };
                     let arg = (PyBytes::new(py, &local_id), code, &*error);
                     (KIND_NACK_CALLBACK, cb.clone_ref(py), arg).into_pyobject(py)?
                 }

@@ -93,7 +93,9 @@ impl Client {
             Duration::try_from_secs_f64(v)
                 .ok()
                 .filter(|d| !d.is_zero())
-                .ok_or_else(|| PyValueError::new_err(format!("{name} must be a positive number of seconds")))
+                .ok_or_else(|| {
+                    PyValueError::new_err(format!("{name} must be a positive number of seconds"))
+                })
         };
         let mut cfg = ClientConfig {
             endpoint,
@@ -117,7 +119,8 @@ impl Client {
         }
         let rt = runtime()?;
         let _enter = rt.enter();
-        let inner = ensign_client::Client::new(cfg).map_err(|e| Python::attach(|py| to_py(py, e)))?;
+        let inner =
+            ensign_client::Client::new(cfg).map_err(|e| Python::attach(|py| to_py(py, e)))?;
         Ok(Client {
             inner,
             pid: std::process::id(),
@@ -149,7 +152,14 @@ impl Client {
                 Py::new(py, new_batch(len, on_ack, on_nack, core))?
             }
         };
-        let n = publish_batch(py, self.inner.publisher(), &topic, events, start, batch.bind(py))?;
+        let n = publish_batch(
+            py,
+            self.inner.publisher(),
+            &topic,
+            events,
+            start,
+            batch.bind(py),
+        )?;
         Ok((batch, n))
     }
 
@@ -158,16 +168,24 @@ impl Client {
     fn resolve_topic(&self, py: Python<'_>, topic: String, waiter: Waiter) -> PyResult<Py<PyAny>> {
         self.check_fork()?;
         let p = self.inner.publisher().clone();
-        run(py, waiter, async move { p.resolve(&topic).await }, |py, id| {
-            Ok(PyBytes::new(py, &id).into_any().unbind())
-        })
+        run(
+            py,
+            waiter,
+            async move { p.resolve(&topic).await },
+            |py, id| Ok(PyBytes::new(py, &id).into_any().unbind()),
+        )
     }
 
     /// Resolves once the in-flight window has room again.
     fn wait_for_room(&self, py: Python<'_>, waiter: Waiter) -> PyResult<Py<PyAny>> {
         self.check_fork()?;
         let p = self.inner.publisher().clone();
-        run(py, waiter, async move { p.wait_for_room().await }, |py, ()| Ok(py.None()))
+        run(
+            py,
+            waiter,
+            async move { p.wait_for_room().await },
+            |py, ()| Ok(py.None()),
+        )
     }
 
     /// Resolves to True once every event admitted before the call has its outcome, or to
@@ -175,12 +193,23 @@ impl Client {
     fn flush(&self, py: Python<'_>, timeout: f64, waiter: Waiter) -> PyResult<Py<PyAny>> {
         self.check_fork()?;
         let p = self.inner.publisher().clone();
-        let timeout = Duration::try_from_secs_f64(timeout).map_err(|_| PyValueError::new_err("bad timeout"))?;
+        let timeout = Duration::try_from_secs_f64(timeout)
+            .map_err(|_| PyValueError::new_err("bad timeout"))?;
         run(
             py,
             waiter,
-            async move { Ok(tokio::time::timeout(timeout, p.flush()).await.map(|r| r.is_ok()).unwrap_or(false)) },
-            |py, ok: bool| Ok(pyo3::types::PyBool::new(py, ok).to_owned().into_any().unbind()),
+            async move {
+                Ok(tokio::time::timeout(timeout, p.flush())
+                    .await
+                    .map(|r| r.is_ok())
+                    .unwrap_or(false))
+            },
+            |py, ok: bool| {
+                Ok(pyo3::types::PyBool::new(py, ok)
+                    .to_owned()
+                    .into_any()
+                    .unbind())
+            },
         )
     }
 
@@ -188,12 +217,18 @@ impl Client {
     /// server's CloseStream. Resolves to True if everything was acknowledged in time.
     fn close(&self, py: Python<'_>, timeout: f64, waiter: Waiter) -> PyResult<Py<PyAny>> {
         let p = self.inner.publisher().clone();
-        let timeout = Duration::try_from_secs_f64(timeout).map_err(|_| PyValueError::new_err("bad timeout"))?;
+        let timeout = Duration::try_from_secs_f64(timeout)
+            .map_err(|_| PyValueError::new_err("bad timeout"))?;
         run(
             py,
             waiter,
             async move { Ok(p.close(timeout).await.is_ok()) },
-            |py, ok: bool| Ok(pyo3::types::PyBool::new(py, ok).to_owned().into_any().unbind()),
+            |py, ok: bool| {
+                Ok(pyo3::types::PyBool::new(py, ok)
+                    .to_owned()
+                    .into_any()
+                    .unbind())
+            },
         )
     }
 
@@ -217,7 +252,10 @@ impl Client {
         let c = self.inner.clone();
         run(py, waiter, async move { c.status().await }, |py, s| {
             let up = s.uptime.unwrap_or_default();
-            Ok((s.status, s.version, up.seconds, up.nanos).into_pyobject(py)?.into_any().unbind())
+            Ok((s.status, s.version, up.seconds, up.nanos)
+                .into_pyobject(py)?
+                .into_any()
+                .unbind())
         })
     }
 
@@ -225,9 +263,12 @@ impl Client {
     fn create_topic(&self, py: Python<'_>, name: String, waiter: Waiter) -> PyResult<Py<PyAny>> {
         self.check_fork()?;
         let c = self.inner.clone();
-        run(py, waiter, async move { c.create_topic(&name).await }, |py, t| {
-            Ok(PyBytes::new(py, &t.id).into_any().unbind())
-        })
+        run(
+            py,
+            waiter,
+            async move { c.create_topic(&name).await },
+            |py, t| Ok(PyBytes::new(py, &t.id).into_any().unbind()),
+        )
     }
 }
 

@@ -3,9 +3,9 @@
 
 use ensign_client::error::{code_name, Code};
 use ensign_client::Error;
+use pyo3::call::PyCallArgs;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::call::PyCallArgs;
 
 fn exception<'py, A: PyCallArgs<'py>>(py: Python<'py>, class: &str, args: A) -> PyErr {
     let made = py
@@ -23,13 +23,23 @@ pub fn to_py(py: Python<'_>, err: Error) -> PyErr {
     match err {
         Error::Rpc(status) => {
             let code = status.code();
-            let class = if code == Code::InvalidArgument { "EnsignInvalidArgument" } else { "EnsignRPCError" };
-            exception(py, class, (code_name(code), code as i32, status.message().to_string()))
+            let class = if code == Code::InvalidArgument {
+                "EnsignInvalidArgument"
+            } else {
+                "EnsignRPCError"
+            };
+            exception(
+                py,
+                class,
+                (code_name(code), code as i32, status.message().to_string()),
+            )
         }
-        Error::Connect { reason, .. } => {
-            exception(py, "EnsignRPCError", ("UNAVAILABLE", Code::Unavailable as i32, reason))
-        }
-        Error::Auth(msg) => exception(py, "AuthenticationError", (msg,)),
+        Error::Connect { reason, .. } => exception(
+            py,
+            "EnsignRPCError",
+            ("UNAVAILABLE", Code::Unavailable as i32, reason),
+        ),
+        Error::Auth(msg) | Error::AuthRefused(msg) => exception(py, "AuthenticationError", (msg,)),
         Error::Config(msg) | Error::InvalidArgument(msg) => PyValueError::new_err(msg),
         Error::UnknownTopic(topic) => exception(py, "UnknownTopicError", (topic,)),
         Error::Protocol(msg) => exception(py, "EnsignTypeError", (msg,)),

@@ -68,15 +68,19 @@ impl OutcomeSink for BatchState {
             }
         };
         let prev = self.states[i].fetch_or(bit, Ordering::AcqRel);
-        let Some(notifier) = &self.notifier else { return };
+        let Some(notifier) = &self.notifier else {
+            return;
+        };
         if let Some(cbs) = &self.callbacks {
             match (outcome, error) {
-                (Outcome::Acked { seconds, nanos }, _) if cbs.on_ack.is_some() => notifier.push(Item::Ack {
-                    callbacks: cbs.clone(),
-                    local_id: *local_id,
-                    seconds,
-                    nanos,
-                }),
+                (Outcome::Acked { seconds, nanos }, _) if cbs.on_ack.is_some() => {
+                    notifier.push(Item::Ack {
+                        callbacks: cbs.clone(),
+                        local_id: *local_id,
+                        seconds,
+                        nanos,
+                    })
+                }
                 (_, Some((code, error))) if cbs.on_nack.is_some() => notifier.push(Item::Nack {
                     callbacks: cbs.clone(),
                     local_id: *local_id,
@@ -137,7 +141,10 @@ impl PublishBatch {
         if self.slot(i)? & OUTCOME_MASK == PENDING {
             return Ok(None);
         }
-        Ok(Some(PyBytes::new(py, &self.state.results.lock()[i].local_id)))
+        Ok(Some(PyBytes::new(
+            py,
+            &self.state.results.lock()[i].local_id,
+        )))
     }
 
     /// `(seconds, nanos)` of the commit once acked, else `None`.
@@ -155,7 +162,10 @@ impl PublishBatch {
             return Ok(None);
         }
         let r = &self.state.results.lock()[i];
-        Ok(Some((r.code, r.error.as_deref().unwrap_or_default().to_string())))
+        Ok(Some((
+            r.code,
+            r.error.as_deref().unwrap_or_default().to_string(),
+        )))
     }
 
     /// Asks for a `WAITER` item when slot `i` gets its outcome; `False` if it already has
@@ -177,7 +187,8 @@ pub fn new_batch(
     on_nack: Option<Py<PyAny>>,
     notifier: Option<Arc<NotifierCore>>,
 ) -> PublishBatch {
-    let callbacks = (on_ack.is_some() || on_nack.is_some()).then(|| Arc::new(Callbacks { on_ack, on_nack }));
+    let callbacks =
+        (on_ack.is_some() || on_nack.is_some()).then(|| Arc::new(Callbacks { on_ack, on_nack }));
     PublishBatch {
         state: Arc::new(BatchState {
             id: NEXT_BATCH.fetch_add(1, Ordering::Relaxed),
@@ -202,7 +213,10 @@ fn read_event<'py>(ev: &Bound<'py, PyAny>) -> PyResult<Borrowed<'py>> {
     let py = ev.py();
     let data = ev.getattr(intern!(py, "data"))?;
     let data = data.cast_into::<PyBytes>().map_err(|e| {
-        PyTypeError::new_err(format!("event data must be bytes, got type {}", e.into_inner().get_type()))
+        PyTypeError::new_err(format!(
+            "event data must be bytes, got type {}",
+            e.into_inner().get_type()
+        ))
     })?;
     if data.as_bytes().is_empty() {
         return Err(PyValueError::new_err("no data provided"));
@@ -210,26 +224,39 @@ fn read_event<'py>(ev: &Bound<'py, PyAny>) -> PyResult<Borrowed<'py>> {
     let mimetype: i32 = ev
         .getattr(intern!(py, "mimetype"))?
         .extract()
-        .map_err(|_| PyTypeError::new_err("event mimetype must be an int (see pyensign_fast.mimetypes.parse)"))?;
+        .map_err(|_| {
+            PyTypeError::new_err(
+                "event mimetype must be an int (see pyensign_fast.mimetypes.parse)",
+            )
+        })?;
     let ty = ev.getattr(intern!(py, "type"))?;
     let mut type_pb = ty.getattr(intern!(py, "_pb"))?;
     if type_pb.is_none() {
         type_pb = ty.call_method0(intern!(py, "_encode"))?;
     }
-    let type_pb = type_pb.cast_into::<PyBytes>().map_err(|_| PyTypeError::new_err("event type did not encode to bytes"))?;
+    let type_pb = type_pb
+        .cast_into::<PyBytes>()
+        .map_err(|_| PyTypeError::new_err("event type did not encode to bytes"))?;
     let meta_obj = ev.getattr(intern!(py, "meta"))?;
     let mut meta = Vec::new();
     if !meta_obj.is_none() {
-        let dict = meta_obj.cast::<PyDict>().map_err(|_| PyTypeError::new_err("event meta must be a dict of str to str"))?;
+        let dict = meta_obj
+            .cast::<PyDict>()
+            .map_err(|_| PyTypeError::new_err("event meta must be a dict of str to str"))?;
         for (k, v) in dict.iter() {
             let (Ok(k), Ok(v)) = (k.extract::<String>(), v.extract::<String>()) else {
-                return Err(PyTypeError::new_err("event meta must be a dict of str to str"));
+                return Err(PyTypeError::new_err(
+                    "event meta must be a dict of str to str",
+                ));
             };
             meta.push((k, v));
         }
     }
     let ns: i128 = ev.getattr(intern!(py, "_created"))?.extract()?;
-    let created = ((ns.div_euclid(1_000_000_000)) as i64, (ns.rem_euclid(1_000_000_000)) as i32);
+    let created = (
+        (ns.div_euclid(1_000_000_000)) as i64,
+        (ns.rem_euclid(1_000_000_000)) as i32,
+    );
     Ok(Borrowed {
         data,
         type_pb,
@@ -278,7 +305,12 @@ pub fn publish_batch(
     }
     let metas: Vec<Vec<(&str, &str)>> = owned
         .iter()
-        .map(|b| b.meta.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
+        .map(|b| {
+            b.meta
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect()
+        })
         .collect();
     let fields: Vec<EventFields<'_>> = owned
         .iter()

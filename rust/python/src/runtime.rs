@@ -62,7 +62,9 @@ where
             Ok(v) => return Ok(v),
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => py.check_signals()?,
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(PyRuntimeError::new_err("the operation was dropped by the runtime"))
+                return Err(PyRuntimeError::new_err(
+                    "the operation was dropped by the runtime",
+                ))
             }
         }
     }

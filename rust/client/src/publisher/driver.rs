@@ -341,6 +341,7 @@ pub fn clone_error(e: &Error) -> Error {
             reason: reason.clone(),
         },
         Error::Auth(s) => Error::Auth(s.clone()),
+        Error::AuthRefused(s) => Error::AuthRefused(s.clone()),
         Error::Config(s) => Error::Config(s.clone()),
         Error::UnknownTopic(s) => Error::UnknownTopic(s.clone()),
         Error::InvalidArgument(s) => Error::InvalidArgument(s.clone()),
