@@ -158,7 +158,8 @@ def gen_to_async(gen: Callable[..., Iterator[T]]) -> Callable[..., AsyncIterator
         it = gen(*args, **kwargs)
         try:
             while True:
-                value = await loop.run_in_executor(None, ctx.run, next, it, _DONE)
+                step: Any = functools.partial(ctx.run, next, it, _DONE)
+                value = await loop.run_in_executor(None, step)
                 if value is _DONE:
                     return
                 yield value

@@ -42,7 +42,13 @@ Plan = Generator[Op, Any, Any]
 
 _ARCHIVE = 1
 _DESTROY = 2
-_NO_DEDUP_CHANGE = (0, 0, [], [], False)  # strategy UNKNOWN, offset UNKNOWN
+_NO_DEDUP_CHANGE: Tuple[int, int, List[str], List[str], bool] = (
+    0,
+    0,
+    [],
+    [],
+    False,
+)  # strategy UNKNOWN, offset UNKNOWN
 
 
 class EnsignShardingNotSupportedError(EnsignRPCError, NotImplementedError):

@@ -19,7 +19,7 @@ from typing import Any
 
 from pyensign_fast.topics import TopicCache
 
-__all__ = ["Client", "Connection", "Cursor"]  # noqa: F822 - Cursor is lazy
+__all__ = ["Client", "Connection"]  # and Cursor, imported lazily
 
 
 class Connection:
@@ -120,7 +120,7 @@ class Client:
 def __getattr__(name: str) -> Any:
     # Lazy: the cursor module belongs to the subscribe/query side.
     if name == "Cursor":
-        from pyensign_fast.cursor import Cursor
+        from pyensign_fast.cursor import Cursor  # type: ignore[import-not-found,unused-ignore]
 
         return Cursor
     raise AttributeError(f"module 'pyensign_fast.connection' has no attribute {name!r}")

@@ -212,6 +212,6 @@ def subscriber(*topics: str) -> Callable[[F], F]:
             wrapped = async_to_sync(wrap_function(fn))
         else:
             raise TypeError(f"expected a function or generator function, got {type(fn)}")
-        return functools.wraps(fn)(wrapped)  # type: ignore[no-any-return]
+        return functools.wraps(fn)(wrapped)  # type: ignore[return-value]
 
     return decorator

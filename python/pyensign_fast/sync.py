@@ -57,12 +57,16 @@ __all__ = [
     "wait_for_ack",
 ]
 
-if asyncio.TimeoutError is TimeoutError:  # Python >= 3.11
-    FlushTimeout: type = TimeoutError
-else:  # both, so that code written for either clause catches it
 
-    class FlushTimeout(asyncio.TimeoutError, TimeoutError):  # type: ignore[no-redef]
-        """``flush()`` timed out."""
+def _flush_timeout() -> Any:
+    # Before Python 3.11 asyncio.TimeoutError is its own class: be both, so that code
+    # written for either ``except`` clause catches it.
+    if asyncio.TimeoutError is TimeoutError:
+        return TimeoutError
+    return type("FlushTimeout", (asyncio.TimeoutError, TimeoutError), {"__module__": __name__})
+
+
+FlushTimeout = _flush_timeout()
 
 
 def _not_on_loop() -> None:
@@ -120,9 +124,10 @@ class Ensign:
             raise ValueError("topic is required")
         if not isinstance(topic, str):
             raise TypeError(f"expected type 'str' for topic, got '{type(topic).__name__}'")
+        batch_events: Any = events
         if len(events) == 1 and isinstance(events[0], (list, tuple)):
-            events = events[0]
-        if len(events) == 0:
+            batch_events = events[0]
+        if len(batch_events) == 0:
             raise ValueError("no events provided")
         if self._client._closed:
             raise EnsignClientClosingError("the client is closed")
@@ -132,8 +137,8 @@ class Ensign:
             topic_id = self._resolve_publish_topic(topic, ensure_exists)
         notifier = thread_bridge().notifier
         core = self._core
-        batch, n = core.publish(topic_id, events, 0, None, on_ack, on_nack, notifier)
-        done, total = 0, len(events)
+        batch, n = core.publish(topic_id, batch_events, 0, None, on_ack, on_nack, notifier)
+        done, total = 0, len(batch_events)
         while True:
             if n < 0:
                 # The stream's topic snapshot lacks the topic (created after it opened).
@@ -143,7 +148,7 @@ class Ensign:
                 if done >= total:
                     return
                 core.wait_for_room(None)
-            _, n = core.publish(topic_id, events, done, batch, on_ack, on_nack, notifier)
+            _, n = core.publish(topic_id, batch_events, done, batch, on_ack, on_nack, notifier)
 
     def _resolve_publish_topic(self, topic: str, ensure_exists: bool) -> bytes:
         if ensure_exists:

@@ -17,7 +17,7 @@ from enum import Enum
 from typing import Any, Dict, List
 
 try:
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped,import-not-found,unused-ignore]
 except ImportError:
     raise ImportError(
         "please `pip install pyensign-fast[ml]` (or pandas) to use PyEnsign DataFrames"
