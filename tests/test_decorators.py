@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 import pytest
 
 from pyensign_fast import decorators
-from pyensign_fast.ensign import authenticate, publisher, subscriber
+from pyensign_fast._streams_api import StreamsAPI
+from pyensign_fast.ensign import Ensign, authenticate, publisher, subscriber
+from pyensign_fast.events import from_object
 from pyensign_fast.sync import Ensign as SyncEnsign
+
+needs_subscribe = pytest.mark.skipif(
+    not hasattr(StreamsAPI, "subscribe"), reason="Ensign.subscribe has not landed yet"
+)
 
 
 @pytest.fixture
@@ -193,3 +200,101 @@ def test_decorated_functions_keep_their_names(kw):
         return json.dumps({})
 
     assert my_function.__name__ == "my_function" and my_function.__doc__ == "Doc."
+
+
+# ---------------------------------------------------------------------- subscriber
+
+
+@needs_subscribe
+def test_subscriber_coroutine_gets_the_events(kw):
+    ready = asyncio.Event()
+
+    @authenticate(**kw)
+    @subscriber("counter")
+    async def consume(events, n):
+        await events.ready()
+        ready.set()
+        out = []
+        async for event in events:
+            out.append(json.loads(event.data))
+            await event.ack()
+            if len(out) == n:
+                return out
+
+    async def main():
+        task = asyncio.create_task(consume(3))
+        await ready.wait()
+        async with Ensign(**kw) as c:
+            await c.publish("counter", [from_object({"i": i}) for i in range(3)])
+        return await asyncio.wait_for(task, 30)
+
+    assert asyncio.run(main()) == [{"i": 0}, {"i": 1}, {"i": 2}]
+
+
+@needs_subscribe
+def test_subscriber_async_generator_yields_through(kw):
+    @authenticate(**kw)
+    @subscriber("counter", "other")
+    async def transform(events):
+        await events.ready()
+        yield "ready"
+        async for event in events:
+            await event.ack()
+            yield event.decode()
+
+    async def main():
+        out = []
+        gen = transform()
+        assert await gen.__anext__() == "ready"
+        async with Ensign(**kw) as c:
+            await c.publish("other", from_object("a"))
+            await c.publish("counter", from_object("b"))
+        async for value in gen:
+            out.append(value)
+            if len(out) == 2:
+                break
+        await gen.aclose()
+        return sorted(out)
+
+    assert asyncio.run(main()) == ["a", "b"]
+
+
+@needs_subscribe
+def test_subscriber_plain_function_is_called_per_event(kw):
+    seen = []
+    enough = threading.Event()
+
+    class Enough(Exception):
+        pass
+
+    @subscriber("counter")
+    def on_event(event, tag):
+        seen.append((tag, event.decode()))
+        if len(seen) == 3:
+            enough.set()
+            raise Enough  # the only way out of a callback subscriber
+
+    def feed():  # another program publishing until the subscriber had enough
+        async def go():
+            async with Ensign(**kw) as c:
+                for i in range(500):
+                    if enough.is_set():
+                        return
+                    await c.publish("counter", from_object(i))
+                    await c.flush()
+
+        asyncio.run(go())
+
+    @authenticate(**kw)
+    def main():
+        feeder = threading.Thread(target=feed)
+        feeder.start()
+        try:
+            on_event("t")  # blocking: a plain function subscriber is sync
+        finally:
+            enough.set()
+            feeder.join(timeout=60)
+
+    with pytest.raises(Enough):
+        main()
+    assert len(seen) == 3 and all(tag == "t" for tag, _ in seen)
