@@ -5,24 +5,32 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import logging
 import threading
 
 import pytest
 
 from pyensign_fast import sync
+from pyensign_fast._streams_api import StreamsAPI
 from pyensign_fast.ack import Ack
 from pyensign_fast.enum import TopicState
 from pyensign_fast.exceptions import (
     CouldNotAck,
     EnsignClientClosingError,
     EnsignTopicNotFoundError,
+    InvalidQueryError,
     NackError,
     PyEnsignError,
+    QueryNoRows,
     UnknownTopicError,
 )
 from pyensign_fast.messages import Ack as AckMessage
 from pyensign_fast.sync import Ensign, Event
+
+needs_subscribe = pytest.mark.skipif(
+    not hasattr(StreamsAPI, "subscribe"), reason="Ensign.subscribe has not landed yet"
+)
 
 
 def make(n, prefix="e"):
@@ -289,3 +297,71 @@ def test_async_to_sync_propagates_errors_and_closes_generators():
     assert [next(gen) for _ in range(3)] == [0, 1, 2]
     gen.close()
     assert closed == [True]
+
+
+# ---------------------------------------------------------------------- subscribe, query
+
+
+@needs_subscribe
+def test_blocking_subscribe(bclient):
+    sub = bclient.subscribe("events")
+    assert list(sub.ready()) == ["events"]
+
+    async def on_loop():  # nothing buffered yet: next() would block the loop
+        next(sub)
+
+    with pytest.raises(RuntimeError, match="event loop"):
+        asyncio.run(on_loop())
+    bclient.publish("events", make(5))
+    got = []
+    for event in sub:
+        assert isinstance(event, Event) and event.ack() is True
+        got.append(json.loads(event.data))
+        if len(got) == 5:
+            break
+    assert got == [{"e": i} for i in range(5)]
+    sub.close()
+    assert list(sub) == []  # a closed subscription just ends
+
+
+@needs_subscribe
+def test_blocking_subscribe_ends_when_the_client_closes(server):
+    c = Ensign(endpoint=server.endpoint, insecure=True, auth_url="")
+    c.create_topic("events")
+    sub = c.subscribe("events")
+    sub.ready()
+    done = []
+
+    def consume():
+        done.append([e.nack(1) for e in sub])
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    c.publish("events", make(3))
+    c.flush()
+    c.close()
+    consumer.join(timeout=30)
+    assert not consumer.is_alive() and len(done) == 1
+
+
+@needs_subscribe
+def test_blocking_query(bclient):
+    bclient.publish("events", make(12))
+    bclient.flush()
+    cursor = bclient.query("SELECT * FROM events")
+    first = cursor.fetchone()
+    assert isinstance(first, Event) and json.loads(first.data) == {"e": 0}
+    assert len(cursor.fetchmany(4)) == 4
+    assert [json.loads(e.data)["e"] for e in cursor.fetchall()] == list(range(5, 12))
+    assert cursor.fetchone() is None and cursor.fetchmany(3) == []
+    assert len(list(bclient.query("SELECT * FROM events LIMIT 3"))) == 3
+    with pytest.raises(CouldNotAck):
+        first.ack()
+    with pytest.raises(QueryNoRows):
+        bclient.query("SELECT * FROM events OFFSET 100")
+    with pytest.raises(InvalidQueryError):
+        bclient.query("SELECT FROM")
+    with pytest.raises(ValueError):
+        bclient.query("  ")
+    with pytest.raises(NotImplementedError):
+        bclient.explain_query("SELECT * FROM events")

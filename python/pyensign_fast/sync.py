@@ -26,8 +26,9 @@ callbacks run on one daemon thread per process.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, List, Union
+from typing import Any, Callable, Dict, List, Union
 
+from pyensign_fast import _core
 from pyensign_fast import ensign as _ensign
 from pyensign_fast._sync_adapters import (
     async_gen_to_sync,
@@ -38,16 +39,26 @@ from pyensign_fast._sync_adapters import (
     sync_to_async,
 )
 from pyensign_fast._sync_events import Event, thread_bridge, wait_for_ack
+from pyensign_fast._sync_streams import Cursor, Subscription, not_on_loop
 from pyensign_fast._topics_api import drive_sync
 from pyensign_fast.enum import OffsetPosition, ShardingStrategy, TopicState
-from pyensign_fast.exceptions import EnsignClientClosingError, UnknownTopicError
+from pyensign_fast.exceptions import (
+    EnsignClientClosingError,
+    EnsignInvalidArgument,
+    EnsignRPCError,
+    InvalidQueryError,
+    QueryNoRows,
+    UnknownTopicError,
+)
 from pyensign_fast.projects import Project
 from pyensign_fast.status import ServerStatus
 from pyensign_fast.topics import Topic
 
 __all__ = [
+    "Cursor",
     "Ensign",
     "Event",
+    "Subscription",
     "async_gen_to_sync",
     "async_to_sync",
     "coro_to_sync",
@@ -69,13 +80,7 @@ def _flush_timeout() -> Any:
 FlushTimeout = _flush_timeout()
 
 
-def _not_on_loop() -> None:
-    if asyncio._get_running_loop() is not None:
-        raise RuntimeError(
-            "pyensign_fast.sync.Ensign blocks and cannot be called from a thread running an "
-            "event loop; use the asyncio client (pyensign_fast.ensign.Ensign) there, or call "
-            "the blocking client through loop.run_in_executor()"
-        )
+_not_on_loop = not_on_loop
 
 
 class Ensign:
@@ -265,3 +270,66 @@ class Ensign:
     def info(self, topic_ids: List[str] = []) -> Project:  # noqa: B006 - pyensign's signature
         """Project info, for every topic or only these topic IDs."""
         return self._run(self._client._p_info(topic_ids))  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------------ subscribe, query
+
+    def subscribe(
+        self,
+        *topics: str,
+        query: str = "",
+        params: Dict[str, Any] | None = None,
+        consumer_group: Any = None,
+    ) -> Subscription:
+        """Subscribe to the events published from now on to one or more topics; returns
+        a blocking iterator of :class:`Event` (see
+        :meth:`pyensign_fast.ensign.Ensign.subscribe` for the arguments and errors)."""
+        return Subscription(
+            self._client.subscribe(
+                *topics, query=query, params=params, consumer_group=consumer_group
+            )
+        )
+
+    def query(
+        self, query: str, params: Dict[str, Any] | None = None, include_duplicates: bool = False
+    ) -> Cursor:
+        """Run an EnSQL query; returns a :class:`Cursor` whose ``fetch*`` block. Raises
+        ``QueryNoRows`` when nothing matched and ``InvalidQueryError`` for a query the
+        server rejects."""
+        from pyensign_fast._streams_api import _check_query, _query_params
+
+        sql = _check_query(query)
+        qparams = _query_params(params)
+        if self._client._closed:
+            raise EnsignClientClosingError("the client is closed")
+        _not_on_loop()
+        try:
+            core = _core.query(self._core, sql, qparams, bool(include_duplicates), None)
+        except EnsignInvalidArgument as e:
+            raise InvalidQueryError(e.details) from None
+        except QueryNoRows:
+            raise QueryNoRows("no results returned by query") from None
+        return Cursor(core)
+
+    def explain_query(
+        self, query: str, params: Dict[str, Any] | None = None, include_duplicates: bool = False
+    ) -> Any:
+        """How the server would execute a query (``NotImplementedError`` on servers
+        without Explain, as every Ensign server today)."""
+        from pyensign_fast._streams_api import _check_query, _query_params
+
+        sql = _check_query(query)
+        qparams = _query_params(params)
+        _not_on_loop()
+        try:
+            raw = _core.explain(self._core, sql, qparams, bool(include_duplicates), None)
+        except EnsignInvalidArgument as e:
+            raise InvalidQueryError(e.details) from None
+        except EnsignRPCError as e:
+            if e.name == "UNIMPLEMENTED":
+                raise NotImplementedError(
+                    f"explain_query: the Ensign server does not implement Explain ({e.details})"
+                ) from e
+            raise
+        from pyensign_fast.api.v1beta1 import query_pb2
+
+        return query_pb2.QueryExplanation.FromString(raw)
