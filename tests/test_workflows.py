@@ -508,7 +508,8 @@ def test_w18_subscriber_class(ensign_env):
     feeder = threading.Thread(target=feed)
     feeder.start()
     try:
-        Printer("readings").run()
+        # run() passes its arguments to subscribe() (pyensign gave them to asyncio.run, K5).
+        Printer("readings").run(query="SELECT * FROM readings")
     finally:
         stop.set()
         feeder.join(timeout=60)
