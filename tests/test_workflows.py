@@ -513,4 +513,5 @@ def test_w18_subscriber_class(ensign_env):
     finally:
         stop.set()
         feeder.join(timeout=60)
-    assert len(seen) == 3
+    # Events already received when the client closed are still handed over.
+    assert len(seen) >= 3 and all("r" in d for d in seen)
