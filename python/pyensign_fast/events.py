@@ -21,7 +21,7 @@ import json
 import pickle
 import time
 from collections.abc import Mapping
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, List, Tuple, Union
 
 from pyensign_fast import mimetypes as mtype
 from pyensign_fast.outcome import EventOutcome, EventState
@@ -29,6 +29,7 @@ from pyensign_fast.schema import _TYPE_CACHE, Type, _event_type_parts
 from pyensign_fast.timestamps import Timestamp
 from pyensign_fast.utils import pbtime
 from pyensign_fast.utils.rlid import RLID
+from pyensign_fast.utils.ulid import ULID
 
 __all__ = ["Event", "EventState", "Type", "ack_event", "from_object"]
 
@@ -193,6 +194,13 @@ class Event(EventOutcome):
         self._created = pbtime.to_nanoseconds(value)
 
     @property
+    def topic_id(self) -> ULID | None:
+        """The topic a received event (or query result) came from, as a ``ULID``;
+        ``None`` for events created locally. go-ensign's ``TopicID()``; pyensign hid it."""
+        raw = self._topic_id
+        return ULID(raw) if raw is not None else None
+
+    @property
     def _proto(self) -> Any:
         # pyensign kept the protobuf built at creation here; tests read it.
         return self.proto()
@@ -306,6 +314,51 @@ class Event(EventOutcome):
         if self.error:
             s += f"\n\terror: {self.error}"
         return s
+
+
+def _received_batch(rows: List[tuple], sub: Any) -> List[Event]:
+    """Build received events from the rows the core hands over, one page at a time.
+
+    Each row is ``(data, mimetype, meta_or_None, type_name, major, minor, patch,
+    created_ns, rlid, topic_id, committed_ns_or_None)``. ``sub`` is the ack target
+    (``sub.ack(rlid)``/``sub.nack(rlid, code)``) of subscribed events, in state
+    SUBSCRIBED; ``None`` for query results, in state INITIALIZED (they cannot be acked).
+    The class built is ``sub.event_class`` when the target has one (the blocking
+    client's events), else :class:`Event`. No validation: a received event is what it is
+    (K9). ``committed`` is kept as nanoseconds and becomes a ``Timestamp`` on first read.
+    """
+    # NOTE: the receive hot path. Plain slot stores in one loop (specialised bytecode on
+    # CPython 3.11+) measured ~0.2 us per event, against ~1-2 us through _received().
+    if sub is None:
+        cls, state = Event, _INITIALIZED
+    else:
+        cls, state = getattr(sub, "event_class", Event), _SUBSCRIBED
+    out: List[Event] = []
+    append = out.append
+    new = _new
+    for data, mimetype, meta, name, major, minor, patch, created, rlid, topic, committed in rows:
+        t = new(Type)
+        t._name = name
+        t._major = major
+        t._minor = minor
+        t._patch = patch
+        t._pb = None
+        e = new(cls)
+        e.data = data
+        e.mimetype = mimetype
+        e.meta = {} if meta is None else meta
+        e.type = t
+        e._created = created
+        e._state = state
+        e._batch = None
+        e._id = None
+        e._committed = committed
+        e._error = None
+        e._sub = sub
+        e._rlid = rlid
+        e._topic_id = topic
+        append(e)
+    return out
 
 
 def from_object(obj: Any, mimetype: Union[str, int, None] = None, encoder: Any = None) -> Event:

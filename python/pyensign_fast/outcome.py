@@ -112,7 +112,9 @@ class EventOutcome:
 
     @property
     def committed(self) -> Any:
-        """When the server committed the event (a ``Timestamp``), once acked."""
+        """When the server committed the event (a ``Timestamp``): once acked for a
+        published event; as the server sent it for a received one (the real server sends none
+        with query results)."""
         value = self._committed
         if value is None:
             batch = self._batch
@@ -120,6 +122,9 @@ class EventOutcome:
                 pair = batch.committed(self._slot)
                 if pair is not None:
                     value = self._committed = Timestamp(*pair)
+        elif value.__class__ is int:
+            # A received event keeps nanoseconds until asked (events._received_batch).
+            value = self._committed = Timestamp._from_ns(value)
         return value
 
     @committed.setter

@@ -216,13 +216,14 @@ impl Client {
     /// Flushes (up to `timeout`), half-closes the publish stream and waits for the
     /// server's CloseStream. Resolves to True if everything was acknowledged in time.
     fn close(&self, py: Python<'_>, timeout: f64, waiter: Waiter) -> PyResult<Py<PyAny>> {
-        let p = self.inner.publisher().clone();
+        // Ends the client's subscriptions too (their iterators end after what was received).
+        let c = self.inner.clone();
         let timeout = Duration::try_from_secs_f64(timeout)
             .map_err(|_| PyValueError::new_err("bad timeout"))?;
         run(
             py,
             waiter,
-            async move { Ok(p.close(timeout).await.is_ok()) },
+            async move { Ok(c.close(timeout).await.is_ok()) },
             |py, ok: bool| {
                 Ok(pyo3::types::PyBool::new(py, ok)
                     .to_owned()

@@ -5,8 +5,10 @@ mod bridge;
 mod client;
 mod errors;
 mod publish;
+mod query;
 mod runtime;
 mod server;
+mod subscribe;
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -21,5 +23,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     client::register(m)?;
     admin::register(m)?;
     server::register(m)?;
+    subscribe::register(m)?;
+    query::register(m)?;
     Ok(())
 }
