@@ -17,9 +17,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from pyensign_fast.cursor import Cursor
 from pyensign_fast.topics import TopicCache
 
-__all__ = ["Client", "Connection"]  # and Cursor, imported lazily
+__all__ = ["Client", "Connection", "Cursor"]
 
 
 class Connection:
@@ -115,12 +116,3 @@ class Client:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
-
-
-def __getattr__(name: str) -> Any:
-    # Lazy: the cursor module belongs to the subscribe/query side.
-    if name == "Cursor":
-        from pyensign_fast.cursor import Cursor  # type: ignore[import-not-found,unused-ignore]
-
-        return Cursor
-    raise AttributeError(f"module 'pyensign_fast.connection' has no attribute {name!r}")

@@ -56,6 +56,6 @@ class Subscriber(Ensign):
     async def consume(self, **kwargs: Any) -> None:
         """Consume events and call :meth:`on_event` for each (``kwargs`` as in
         :meth:`run`)."""
-        events = self.subscribe(*self.subscribed_topics, **kwargs)  # type: ignore[attr-defined,unused-ignore]
+        events = self.subscribe(*self.subscribed_topics, **kwargs)
         async for event in events:
             await self.on_event(event)
