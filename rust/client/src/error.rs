@@ -67,7 +67,8 @@ impl Error {
                     | Code::ResourceExhausted
                     | Code::Unauthenticated
             ),
-            Error::Connect { .. } | Error::Timeout(_) => true,
+            // A server shutting down may close a stream before its handshake ends.
+            Error::Connect { .. } | Error::Timeout(_) | Error::Protocol(_) => true,
             // A Quarterdeck outage is transient; refused credentials are not.
             Error::Auth(_) => true,
             _ => false,
