@@ -95,3 +95,21 @@ async fn events_fail_with_timeout_when_the_server_stays_away() {
         .iter()
         .all(|(_, acked, code)| !acked && *code == CODE_TIMEOUT));
 }
+
+#[tokio::test]
+async fn resolving_against_an_unreachable_server_times_out_with_a_typed_error() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let c = client_with(&format!("127.0.0.1:{port}"), |cfg| {
+        cfg.reconnect_tick = Duration::from_millis(20);
+        cfg.reconnect_timeout = Duration::from_millis(200);
+    });
+    let r = tokio::time::timeout(WAIT, c.publisher().resolve("t"))
+        .await
+        .expect("bounded");
+    assert!(matches!(r, Err(ensign_client::Error::Timeout(_))), "{r:?}");
+}

@@ -282,7 +282,12 @@ impl Driver {
         }
         self.shared.notify_room();
         for w in self.waiting.drain(..) {
-            let _ = w.send(Err(clone_error(&e)));
+            let reply = if timed_out {
+                Error::Timeout(text.clone())
+            } else {
+                clone_error(&e)
+            };
+            let _ = w.send(Err(reply));
         }
     }
 
