@@ -18,7 +18,7 @@ import argparse
 import signal
 import sys
 import threading
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Sequence, Tuple
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
@@ -38,7 +38,10 @@ def _port(text: str) -> int:
 def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument(
-        "--port", type=_port, default=DEFAULT_PORT, help=f"gRPC port, 0 = any (default {DEFAULT_PORT})"
+        "--port",
+        type=_port,
+        default=DEFAULT_PORT,
+        help=f"gRPC port, 0 = any (default {DEFAULT_PORT})",
     )
     where = p.add_mutually_exclusive_group()
     where.add_argument("--data-dir", metavar="DIR", help="keep data durably in DIR")
@@ -102,6 +105,7 @@ Subcommand = Tuple[
     str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]
 ]
 
+
 def _demo_arguments(p: argparse.ArgumentParser) -> None:
     from pyensign_fast import demo
 
@@ -116,7 +120,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 SUBCOMMANDS: List[Subcommand] = [
     ("serve", "run a local Ensign-compatible server", _serve_arguments, _serve),
-    ("demo", "publish and consume a large stream through the embedded server", _demo_arguments, _demo),
+    (
+        "demo",
+        "publish and consume a large stream through the embedded server",
+        _demo_arguments,
+        _demo,
+    ),
 ]
 
 
@@ -132,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     run = getattr(args, "run", None)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 __all__ = ["LocalEnsign"]
 
@@ -47,13 +47,13 @@ class LocalEnsign:
 
     def __init__(
         self,
-        data_dir: Optional[PathLike] = None,
+        data_dir: PathLike | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         auth: bool = False,
         *,
-        client_id: Optional[str] = None,
-        client_secret: Optional[str] = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
         http_port: int = 0,
     ) -> None:
         if not isinstance(host, str) or not host:
@@ -74,7 +74,7 @@ class LocalEnsign:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def start(self) -> "LocalEnsign":
+    def start(self) -> LocalEnsign:
         """Starts the server; returns once it listens. Raises if it is already running."""
         from pyensign_fast import _core
 
@@ -101,13 +101,13 @@ class LocalEnsign:
     def running(self) -> bool:
         return self._server is not None and self._server.running
 
-    def __enter__(self) -> "LocalEnsign":
+    def __enter__(self) -> LocalEnsign:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    async def __aenter__(self) -> "LocalEnsign":
+    async def __aenter__(self) -> LocalEnsign:
         # Starting opens files and may generate an RSA key: keep it off the event loop.
         await asyncio.get_running_loop().run_in_executor(None, self.start)
         return self
@@ -128,16 +128,16 @@ class LocalEnsign:
         return str(self._started().endpoint)
 
     @property
-    def auth_url(self) -> Optional[str]:
+    def auth_url(self) -> str | None:
         """``"http://host:port"`` of the auth endpoints; ``None`` without auth."""
         return self._started().auth_url
 
     @property
-    def client_id(self) -> Optional[str]:
+    def client_id(self) -> str | None:
         return self._started().client_id
 
     @property
-    def client_secret(self) -> Optional[str]:
+    def client_secret(self) -> str | None:
         return self._started().client_secret
 
     @property

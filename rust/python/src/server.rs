@@ -90,8 +90,12 @@ impl LocalServer {
                 .thread_name("ensign-server")
                 .enable_all()
                 .build()
-                .map_err(|e| PyOSError::new_err(format!("could not start the server runtime: {e}")))?;
-            let handle = runtime.block_on(ensign_server::start(config)).map_err(to_py)?;
+                .map_err(|e| {
+                    PyOSError::new_err(format!("could not start the server runtime: {e}"))
+                })?;
+            let handle = runtime
+                .block_on(ensign_server::start(config))
+                .map_err(to_py)?;
             Ok(Running { runtime, handle })
         })?;
         let h = &running.handle;
