@@ -129,6 +129,25 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
+def scheduler_jitter(seconds: float = 3.0) -> str:
+    """How late a 100 µs sleep wakes up on this machine: the floor under any latency
+    percentile measured here (virtual machines show multi-millisecond stalls)."""
+    over: List[float] = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        time.sleep(0.0001)
+        over.append((time.perf_counter() - t - 0.0001) * 1e6)
+    over.sort()
+    n = len(over)
+    stalls = sum(1 for o in over if o > 1000)
+    return (
+        f"a 100 µs sleep overshoots by p50 {over[n // 2]:.0f} µs, p99 {over[int(n * 0.99)]:.0f} µs, "
+        f"p99.9 {over[int(n * 0.999)]:.0f} µs, max {over[-1]:.0f} µs "
+        f"({stalls / seconds:.1f} stalls over 1 ms per second)"
+    )
+
+
 def fmt(v: Optional[float], digits: int = 1) -> str:
     if v is None:
         return "–"

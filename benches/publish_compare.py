@@ -19,7 +19,16 @@ from typing import Dict, List, Optional, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import ROOT, Server, fmt, machine, pyensign_python, run_json, rust_bench_binary  # noqa: E402
+from _harness import (  # noqa: E402
+    ROOT,
+    Server,
+    fmt,
+    machine,
+    pyensign_python,
+    run_json,
+    rust_bench_binary,
+    scheduler_jitter,
+)
 
 CLIENT = str(ROOT / "benches" / "clients" / "publish_client.py")
 
@@ -68,6 +77,8 @@ def main() -> None:
     rust_bin = rust_bench_binary() if "rust" in sdks else ""
     scale = 10 if a.quick else 1
     results: Dict[Tuple[str, str], dict] = {}
+    a.jitter = scheduler_jitter()
+    print(f"scheduler jitter: {a.jitter}", file=sys.stderr)
     with Server() as srv:
         print(f"server {srv.endpoint} pinned to CPU {srv.pinned_cpu}", file=sys.stderr)
         for i, (name, mode, size, n_py, n_fast) in enumerate(SCENARIOS):
@@ -107,6 +118,7 @@ def render(results: Dict[Tuple[str, str], dict], sdks: List[str], a: argparse.Na
         "process, pinned to the last CPU; each client in its own process; CPU per event from",
         "the client's own `getrusage` (all its threads). Latency: from the `publish` call to",
         "the ack callback (Rust: to the outcome), at a fixed 10,000 events/s.",
+        f"Scheduler jitter measured before the run: {a.jitter}.",
         "",
         "| scenario | SDK | events | events/s | client CPU µs/event | p50 µs | p99 µs | × pyensign | × Rust |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
