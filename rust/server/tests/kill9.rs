@@ -15,6 +15,22 @@ use prost::Message;
 
 const CHILD_ENV: &str = "ENSIGN_KILL9_CHILD_DIR";
 
+/// The child server process, killed (SIGKILL) and reaped however the test ends.
+struct Child(std::process::Child);
+
+impl Child {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// In the child: serve the directory and print the endpoint, until killed.
 #[test]
 fn child_server_entry() {
@@ -36,19 +52,21 @@ fn child_server_entry() {
 #[tokio::test]
 async fn acked_events_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_server_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let mut child = Child(
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "child_server_entry",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
     let endpoint = tokio::task::spawn_blocking(move || {
         for line in BufReader::new(stdout).lines() {
             let line = line.unwrap();
@@ -87,8 +105,7 @@ async fn acked_events_survive_sigkill() {
             })) => {
                 acked.insert(u64::from_be_bytes(a.id[8..].try_into().unwrap()));
                 if acked.len() == target {
-                    child.kill().unwrap(); // SIGKILL
-                    child.wait().unwrap();
+                    child.kill(); // SIGKILL
                 }
             }
             Ok(Some(other)) => panic!("unexpected reply {other:?}"),
