@@ -37,7 +37,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import ROOT, Server, fmt, machine, pyensign_python  # noqa: E402
+from _harness import ROOT, Server, fmt, machine, pyensign_python
 
 SIZES = (100, 1024)
 # Measured events per run: (pyensign, pyensign-fast).
@@ -134,7 +134,7 @@ class Proc:
             cwd=ROOT,
             env=env,
         )
-        self.lines: "queue.Queue[Optional[str]]" = queue.Queue()
+        self.lines: queue.Queue[Optional[str]] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:

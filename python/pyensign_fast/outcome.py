@@ -174,32 +174,40 @@ class EventOutcome:
     async def ack(self) -> bool:
         """Ack a received event. Returns True (acked now or before) or False (it was
         nacked); raises ``CouldNotAck`` if the event was not received by a subscriber."""
-        state = self.state
+        # NOTE: the subscribe hot path (one call per received event): slots read
+        # directly, the common case first; the outcomes are those of the checks below.
+        state = self._state if self._batch is None else self.state
+        if state is _SUBSCRIBED:
+            sub = self._sub
+            rlid = self._rlid
+            if sub is None or rlid is None:
+                sub, rlid = self._ack_target(CouldNotAck)
+            sub.ack(rlid)
+            self._state = _ACKED
+            return True
         if state is _ACKED:
             return True
         if state is _NACKED:
             return False
-        if state is not _SUBSCRIBED:
-            raise CouldNotAck("Event has not been received by a subscriber")
-        sub, rlid = self._ack_target(CouldNotAck)
-        sub.ack(rlid)
-        self._state = _ACKED
-        return True
+        raise CouldNotAck("Event has not been received by a subscriber")
 
     async def nack(self, code: int) -> bool:
         """Nack a received event with a code from :mod:`pyensign_fast.nack`. Returns
         True (nacked now or before) or False (it was acked); raises ``CouldNotNack``."""
-        state = self.state
+        state = self._state if self._batch is None else self.state
+        if state is _SUBSCRIBED:
+            sub = self._sub
+            rlid = self._rlid
+            if sub is None or rlid is None:
+                sub, rlid = self._ack_target(CouldNotNack)
+            sub.nack(rlid, code)
+            self._state = _NACKED
+            return True
         if state is _NACKED:
             return True
         if state is _ACKED:
             return False
-        if state is not _SUBSCRIBED:
-            raise CouldNotNack("Event has not been received by a subscriber")
-        sub, rlid = self._ack_target(CouldNotNack)
-        sub.nack(rlid, code)
-        self._state = _NACKED
-        return True
+        raise CouldNotNack("Event has not been received by a subscriber")
 
     # -- waiting for the publish outcome -------------------------------------------------
     async def wait_for_ack(self) -> _WaitAck:

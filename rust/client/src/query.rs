@@ -12,15 +12,20 @@
 
 use std::sync::Arc;
 
-use ensign_proto::api::{self, EventWrapper};
+use ensign_proto::api;
 use futures_util::FutureExt;
+use prost::Message;
 use tokio::task::AbortHandle;
 use tonic::codec::Streaming;
 
+use crate::codec::PrecodedCodec;
 use crate::error::{Error, Result};
-use crate::subscriber::received::{decode, Decoded};
+use crate::subscriber::received::{decode_batch, WireWrapper};
 use crate::subscriber::{Inbox, Pop, Received};
+use crate::transport::MAX_MESSAGE_SIZE;
 use crate::Client;
+
+const ENSQL_PATH: &str = "/ensign.v1beta1.Ensign/EnSQL";
 
 /// NOTE: 2048 results (8 pages of 256) keep the reader ahead of a Python consumer;
 /// stored events are read from memory or a local log, so a deeper buffer buys nothing.
@@ -34,8 +39,19 @@ impl Client {
         if query.query.trim().is_empty() {
             return Err(Error::InvalidArgument("query must not be empty".into()));
         }
-        let req = self.transport().request(query).await?;
-        let mut stream = self.transport().ensign().en_sql(req).await?.into_inner();
+        let body = bytes::Bytes::from(query.encode_to_vec());
+        let req = self.transport().request(body).await?;
+        let mut grpc = tonic::client::Grpc::new(self.transport().channel())
+            .max_decoding_message_size(MAX_MESSAGE_SIZE);
+        grpc.ready().await.map_err(|e| Error::Connect {
+            endpoint: self.config().endpoint.clone(),
+            reason: e.to_string(),
+        })?;
+        let path = http::uri::PathAndQuery::from_static(ENSQL_PATH);
+        let mut stream = grpc
+            .server_streaming(req, path, PrecodedCodec::<WireWrapper>::default())
+            .await?
+            .into_inner();
         let first = match stream.message().await {
             Ok(Some(w)) => w,
             Ok(None) => return Err(Error::NoRows),
@@ -43,9 +59,7 @@ impl Client {
             Err(s) => return Err(Error::Rpc(s)),
         };
         let inbox = Arc::new(Inbox::new(BUFFER_EVENTS, BUFFER_BYTES));
-        let mut batch = Vec::with_capacity(256);
-        file(&inbox, first, &mut batch);
-        inbox.push(&mut batch);
+        file(&inbox, &mut vec![first]);
         let task = tokio::spawn(read(inbox.clone(), stream));
         Ok(QueryCursor {
             inbox,
@@ -54,16 +68,20 @@ impl Client {
     }
 }
 
-fn file(inbox: &Inbox, w: EventWrapper, batch: &mut Vec<Received>) {
-    match decode(w) {
-        Decoded::Event(r) => batch.push(r),
-        Decoded::Garbled { reason, .. } => inbox.skip(reason),
+/// Decodes wrappers into the inbox; undecodable ones are skipped with a warning.
+fn file(inbox: &Inbox, wires: &mut Vec<WireWrapper>) {
+    let mut batch = Vec::with_capacity(wires.len());
+    let mut garbled = Vec::new();
+    decode_batch(wires, &mut batch, &mut garbled);
+    inbox.push(&mut batch);
+    for g in garbled {
+        inbox.skip(g.reason);
     }
 }
 
 /// Reads the rest of the results into the inbox.
-async fn read(inbox: Arc<Inbox>, mut stream: Streaming<EventWrapper>) {
-    let mut batch = Vec::with_capacity(256);
+async fn read(inbox: Arc<Inbox>, mut stream: Streaming<WireWrapper>) {
+    let mut wires = Vec::with_capacity(256);
     let end = loop {
         inbox.wait_room().await;
         if inbox.is_finished() {
@@ -72,20 +90,20 @@ async fn read(inbox: Arc<Inbox>, mut stream: Streaming<EventWrapper>) {
         let room = inbox.room().max(1);
         let mut end = match step(stream.message().await) {
             Step::Row(w) => {
-                file(&inbox, w, &mut batch);
+                wires.push(w);
                 None
             }
             Step::End(e) => Some(e),
         };
         // Take whatever else already arrived, up to the room left.
-        while end.is_none() && batch.len() < room {
+        while end.is_none() && wires.len() < room {
             match stream.message().now_or_never().map(step) {
-                Some(Step::Row(w)) => file(&inbox, w, &mut batch),
+                Some(Step::Row(w)) => wires.push(w),
                 Some(Step::End(e)) => end = Some(e),
                 None => break,
             }
         }
-        inbox.push(&mut batch);
+        file(&inbox, &mut wires);
         if let Some(e) = end {
             break e;
         }
@@ -96,11 +114,11 @@ async fn read(inbox: Arc<Inbox>, mut stream: Streaming<EventWrapper>) {
 /// One step of the result stream (short-lived, so the size difference is moot).
 #[allow(clippy::large_enum_variant)]
 enum Step {
-    Row(EventWrapper),
+    Row(WireWrapper),
     End(Result<()>),
 }
 
-fn step(r: std::result::Result<Option<EventWrapper>, tonic::Status>) -> Step {
+fn step(r: std::result::Result<Option<WireWrapper>, tonic::Status>) -> Step {
     match r {
         Ok(Some(w)) => Step::Row(w),
         Ok(None) => Step::End(Ok(())),

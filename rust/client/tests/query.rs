@@ -59,7 +59,7 @@ async fn results_come_in_pages_in_order() {
     assert_eq!(rows.len(), 3_000);
     let payloads = Payloads::new(3_000, 30);
     for (r, want) in rows.iter().zip(&payloads.data) {
-        assert_eq!(&r.event.data[..], &want[..]);
+        assert_eq!(&r.data[..], &want[..]);
         assert_eq!(r.id.len(), 10);
         assert_eq!(&r.topic_id[..], &id);
     }
@@ -80,7 +80,7 @@ async fn offset_and_limit_apply() {
         .unwrap())
     .await;
     let payloads = Payloads::new(20, 30);
-    let got: Vec<&[u8]> = rows.iter().map(|r| &r.event.data[..]).collect();
+    let got: Vec<&[u8]> = rows.iter().map(|r| &r.data[..]).collect();
     let want: Vec<&[u8]> = payloads.data[5..9].iter().map(|d| &d[..]).collect();
     assert_eq!(got, want);
     srv.shutdown().await;

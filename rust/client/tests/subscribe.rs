@@ -70,12 +70,13 @@ async fn live_events_arrive_by_name_id_and_hash() {
         let got = take(&sub, 50).await;
         let payloads = Payloads::new(50, 20);
         for (r, want) in got.iter().zip(&payloads.data) {
-            assert_eq!(&r.event.data[..], &want[..], "in order, unchanged");
+            assert_eq!(&r.data[..], &want[..], "in order, unchanged");
             assert_eq!(r.id.len(), 10, "an RLID");
             assert_eq!(&r.topic_id[..], &id);
             assert!(r.committed.is_some_and(|(s, _)| s > 0));
-            assert_eq!(r.event.mimetype, 50);
-            assert_eq!(r.event.r#type.as_ref().unwrap().name, "Test");
+            assert_eq!(r.mimetype, 50);
+            assert_eq!(r.type_name(), "Test");
+            assert_eq!(r.type_version, (1, 0, 0));
             assert_eq!(r.created_ns(), 1_700_000_000_000_000_005);
         }
         assert!(got.windows(2).all(|w| w[0].id < w[1].id), "RLIDs increase");
@@ -148,7 +149,7 @@ async fn a_slow_consumer_loses_nothing() {
     assert!(got
         .iter()
         .zip(&payloads.data)
-        .all(|(r, d)| r.event.data[..] == d[..]));
+        .all(|(r, d)| r.data[..] == d[..]));
     publisher.await.unwrap();
     srv.shutdown().await;
 }
@@ -190,7 +191,7 @@ async fn a_reconnect_resumes_the_subscription() {
         .unwrap();
     publish_n(&c, &id, 20, 10).await;
     let got = take(&sub, 20).await;
-    assert_eq!(&got[0].event.data[..], &Payloads::new(1, 10).data[0][..]);
+    assert_eq!(&got[0].data[..], &Payloads::new(1, 10).data[0][..]);
     let mut out = Vec::new();
     assert_eq!(sub.pop(10, &mut out).unwrap(), Pop::Empty, "nothing more");
     srv.shutdown().await;
@@ -285,9 +286,9 @@ async fn empty_payloads_arrive_and_garbled_ones_are_skipped() {
     )
     .await;
     let got = take(&sub, 3).await;
-    assert!(got[0].event.data.is_empty(), "empty event bytes: delivered");
-    assert!(got[1].event.data.is_empty() && got[1].event.mimetype == 1);
-    assert_eq!(&got[2].event.data[..], b"after", "the stream goes on");
+    assert!(got[0].data.is_empty(), "empty event bytes: delivered");
+    assert!(got[1].data.is_empty() && got[1].mimetype == 1);
+    assert_eq!(&got[2].data[..], b"after", "the stream goes on");
     assert_eq!(sub.skipped(), 1);
     let warnings = sub.take_warnings();
     assert_eq!(warnings.len(), 1);

@@ -13,7 +13,7 @@
 //! runtime (through the notifier, or blocking with the GIL released). The subscription's
 //! own task runs on the runtime and never touches Python.
 
-use ensign_client::subscriber::{Pop, Received, Reply};
+use ensign_client::subscriber::{Id, Pop, Received, Reply};
 use ensign_client::SubscribeOptions;
 use ensign_proto::api;
 use prost::Message;
@@ -42,10 +42,12 @@ pub fn build_events<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let builder = BUILDER.import(py, "pyensign_fast.events", "_received_batch")?;
     let mut rows = Vec::with_capacity(items.len());
-    // NOTE: most pages come from one topic and one schema: share the topic id `bytes`
-    // and the schema name `str` (both immutable) instead of making one per event.
-    let mut topic: Option<(bytes::Bytes, Bound<'py, PyBytes>)> = None;
-    let mut name: Option<(String, Bound<'py, PyString>)> = None;
+    // NOTE: most pages come from one topic, one schema and one commit: share the topic id
+    // `bytes`, the schema name `str` and the commit time `int` (all immutable) instead of
+    // making one per event.
+    let mut topic: Option<(Id, Bound<'py, PyBytes>)> = None;
+    let mut name: Option<(bytes::Bytes, Bound<'py, PyString>)> = None;
+    let mut commit: Option<(i64, Bound<'py, PyAny>)> = None;
     for r in items {
         let topic_obj = match &topic {
             Some((raw, obj)) if *raw == r.topic_id => obj.clone(),
@@ -55,36 +57,44 @@ pub fn build_events<'py>(
                 obj
             }
         };
-        let created = r.created_ns();
-        let committed = r.committed_ns();
-        let ev = r.event;
-        let ty = ev.r#type.unwrap_or_default();
         let name_obj = match &name {
-            Some((raw, obj)) if *raw == ty.name => obj.clone(),
+            Some((raw, obj)) if *raw == r.type_name => obj.clone(),
             _ => {
-                let obj = PyString::new(py, &ty.name);
-                name = Some((ty.name, obj.clone()));
+                let obj = PyString::new(py, &r.type_name());
+                name = Some((r.type_name.clone(), obj.clone()));
                 obj
             }
         };
-        let meta = if ev.metadata.is_empty() {
+        let committed = match r.committed_ns() {
+            None => None,
+            Some(ns) => Some(match &commit {
+                Some((v, obj)) if *v == ns => obj.clone(),
+                _ => {
+                    let obj = ns.into_pyobject(py)?.into_any();
+                    commit = Some((ns, obj.clone()));
+                    obj
+                }
+            }),
+        };
+        let meta = if r.metadata.is_empty() {
             None
         } else {
             let d = PyDict::new(py);
-            for (k, v) in &ev.metadata {
+            for (k, v) in &r.metadata {
                 d.set_item(k, v)?;
             }
             Some(d)
         };
+        let (major, minor, patch) = r.type_version;
         let row = (
-            PyBytes::new(py, &ev.data),
-            ev.mimetype,
+            PyBytes::new(py, &r.data),
+            r.mimetype,
             meta,
             name_obj,
-            ty.major_version,
-            ty.minor_version,
-            ty.patch_version,
-            created,
+            major,
+            minor,
+            patch,
+            r.created_ns(),
             PyBytes::new(py, &r.id),
             topic_obj,
             committed,

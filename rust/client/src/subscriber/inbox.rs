@@ -248,13 +248,19 @@ impl Inbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::subscriber::Id;
     use bytes::Bytes;
 
     fn ev(i: u8) -> Received {
         Received {
-            id: Bytes::from(vec![i; 10]),
-            topic_id: Bytes::from_static(&[1; 16]),
-            event: Default::default(),
+            id: Id::new(&[i; 10]),
+            topic_id: Id::new(&[1; 16]),
+            data: Bytes::new(),
+            mimetype: 0,
+            type_name: Bytes::new(),
+            type_version: (0, 0, 0),
+            metadata: Default::default(),
+            created: None,
             committed: None,
             offset: 0,
             epoch: 0,

@@ -25,7 +25,7 @@ use prost::Message;
 use tokio::sync::{watch, Notify};
 
 pub use inbox::{Inbox, Pop, DEFAULT_BUFFER_BYTES, DEFAULT_BUFFER_EVENTS};
-pub use received::{Decoded, Received};
+pub use received::{Id, Received};
 pub use stream::{Reply, CODE_UNDECODABLE};
 
 use crate::error::{Error, Result};

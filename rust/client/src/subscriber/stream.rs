@@ -14,14 +14,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use ensign_proto::api::{
-    self, subscribe_reply, subscribe_request, StreamReady, SubscribeReply, SubscribeRequest,
-};
+use ensign_proto::api::{self, subscribe_request, StreamReady, SubscribeRequest};
 use futures_util::{FutureExt, Stream};
 use prost::Message;
 use tonic::codec::Streaming;
 
-use super::received::{decode, Decoded};
+use super::received::{decode_batch, Garbled, WireReply, WireWrapper};
 use super::Shared;
 use crate::codec::PrecodedCodec;
 use crate::error::{Error, Result};
@@ -132,7 +130,7 @@ impl Stream for Outbound {
 
 /// A stream that completed its handshake.
 pub struct Opened {
-    pub replies: Streaming<SubscribeReply>,
+    pub replies: Streaming<WireReply>,
     pub ready: StreamReady,
 }
 
@@ -153,12 +151,12 @@ pub async fn open(shared: &Arc<Shared>, gen: u32) -> Result<Opened> {
         })?;
         let path = http::uri::PathAndQuery::from_static(SUBSCRIBE_PATH);
         let mut replies = grpc
-            .streaming(req, path, PrecodedCodec::<SubscribeReply>::default())
+            .streaming(req, path, PrecodedCodec::<WireReply>::default())
             .await?
             .into_inner();
         match replies.message().await? {
-            Some(SubscribeReply {
-                embed: Some(subscribe_reply::Embed::Ready(ready)),
+            Some(WireReply {
+                ready: Some(ready), ..
             }) => Ok(Opened { replies, ready }),
             Some(_) => Err(Error::Protocol(
                 "the server did not send StreamReady first on the subscribe stream".into(),
@@ -185,8 +183,10 @@ pub async fn open(shared: &Arc<Shared>, gen: u32) -> Result<Opened> {
 
 /// Reads events into the buffer until the stream ends; `Ok` on a clean end (EOF or
 /// `CloseStream`), or when the consumer closed the buffer.
-pub async fn read(shared: &Shared, replies: &mut Streaming<SubscribeReply>) -> Result<()> {
+pub async fn read(shared: &Shared, replies: &mut Streaming<WireReply>) -> Result<()> {
+    let mut wires = Vec::with_capacity(256);
     let mut batch = Vec::with_capacity(256);
+    let mut garbled = Vec::new();
     loop {
         shared.inbox.wait_room().await;
         if shared.inbox.is_finished() {
@@ -194,48 +194,58 @@ pub async fn read(shared: &Shared, replies: &mut Streaming<SubscribeReply>) -> R
         }
         let room = shared.inbox.room().max(1);
         let mut end = match replies.message().await {
-            Ok(Some(r)) => handle(shared, r, &mut batch),
+            Ok(Some(r)) => handle(shared, r, &mut wires),
             Ok(None) => Some(Ok(())),
             Err(s) => Some(Err(Error::Rpc(s))),
         };
-        while end.is_none() && batch.len() < room {
+        // Take whatever else already arrived, up to the room left.
+        while end.is_none() && wires.len() < room {
             end = match replies.message().now_or_never() {
-                Some(Ok(Some(r))) => handle(shared, r, &mut batch),
+                Some(Ok(Some(r))) => handle(shared, r, &mut wires),
                 Some(Ok(None)) => Some(Ok(())),
                 Some(Err(s)) => Some(Err(Error::Rpc(s))),
                 None => break,
             };
         }
+        decode_batch(&mut wires, &mut batch, &mut garbled);
         shared.inbox.push(&mut batch);
+        if !garbled.is_empty() {
+            nack_garbled(shared, &mut garbled);
+        }
         if let Some(end) = end {
             return end;
         }
     }
 }
 
+/// Skips (with a warning) and nacks events whose payload could not be decoded.
+fn nack_garbled(shared: &Shared, garbled: &mut Vec<Garbled>) {
+    let replies: Vec<Reply<'_>> = garbled
+        .iter()
+        .map(|g| Reply::Nack {
+            id: &g.id,
+            code: CODE_UNDECODABLE,
+            error: "the subscriber could not decode the event",
+        })
+        .collect();
+    shared.send(&replies);
+    for g in garbled.drain(..) {
+        shared.inbox.skip(g.reason);
+    }
+}
+
 /// Files one reply; returns the end of the stream if it is one.
-fn handle(
-    shared: &Shared,
-    reply: SubscribeReply,
-    batch: &mut Vec<super::Received>,
-) -> Option<Result<()>> {
-    match reply.embed {
-        Some(subscribe_reply::Embed::Event(w)) => match decode(w) {
-            Decoded::Event(r) => batch.push(r),
-            Decoded::Garbled { id, reason } => {
-                shared.inbox.skip(reason);
-                shared.send(&[Reply::Nack {
-                    id: &id,
-                    code: CODE_UNDECODABLE,
-                    error: "the subscriber could not decode the event",
-                }]);
-            }
-        },
-        Some(subscribe_reply::Embed::Ready(r)) => shared.set_ready(&r),
+fn handle(shared: &Shared, reply: WireReply, wires: &mut Vec<WireWrapper>) -> Option<Result<()>> {
+    if let Some(w) = reply.event {
+        wires.push(w);
+    } else if let Some(r) = reply.ready {
+        shared.set_ready(&r);
+    } else if reply.close_stream.is_some() {
         // The real server never sends it on Subscribe (semantics.md §5); mocks send it
         // when they are done. Treated as the end of this stream.
-        Some(subscribe_reply::Embed::CloseStream(_)) => return Some(Ok(())),
-        None => tracing::debug!("empty subscribe reply"),
+        return Some(Ok(()));
+    } else {
+        tracing::debug!("empty subscribe reply");
     }
     None
 }
