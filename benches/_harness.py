@@ -48,7 +48,16 @@ def pyensign_python() -> str:
 def rust_bench_binary() -> str:
     """Builds (release) and returns the pure-Rust publish benchmark client."""
     subprocess.run(
-        ["cargo", "build", "--quiet", "--release", "-p", "ensign-client", "--example", "publish_bench"],
+        [
+            "cargo",
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "ensign-client",
+            "--example",
+            "publish_bench",
+        ],
         cwd=ROOT,
         check=True,
     )
@@ -126,7 +135,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    system = f"{platform.system()} {platform.release()}"
+    return f"{os.cpu_count()} CPUs ({cpu}), {system}, Python {platform.python_version()}"
 
 
 def scheduler_jitter(seconds: float = 3.0) -> str:
@@ -142,7 +152,8 @@ def scheduler_jitter(seconds: float = 3.0) -> str:
     n = len(over)
     stalls = sum(1 for o in over if o > 1000)
     return (
-        f"a 100 µs sleep overshoots by p50 {over[n // 2]:.0f} µs, p99 {over[int(n * 0.99)]:.0f} µs, "
+        f"a 100 µs sleep overshoots by p50 {over[n // 2]:.0f} µs, "
+        f"p99 {over[int(n * 0.99)]:.0f} µs, "
         f"p99.9 {over[int(n * 0.999)]:.0f} µs, max {over[-1]:.0f} µs "
         f"({stalls / seconds:.1f} stalls over 1 ms per second)"
     )

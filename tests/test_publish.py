@@ -141,7 +141,9 @@ async def test_flush_times_out_and_close_fails_pending_events(server, topic, cli
     for _ in range(5):
         await asyncio.sleep(0)
     assert all(e.nacked() for e in events)
-    assert all(isinstance(e.nack_error(), NackMessage) and e.nack_error().code == 100 for e in events)
+    assert all(
+        isinstance(e.nack_error(), NackMessage) and e.nack_error().code == 100 for e in events
+    )
     assert sorted(n.id for n in nacks) == sorted(e.nack_error().id for e in events)
     with pytest.raises(NackError):
         await events[0].wait_for_ack()

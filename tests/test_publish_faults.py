@@ -12,7 +12,9 @@ from pyensign_fast.events import Event
 from pyensign_fast.exceptions import NackError
 from pyensign_fast.server import LocalEnsign
 
-PAYLOAD = b'{"reading": 1234567890, "sensor": "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopq"}'
+PAYLOAD = (
+    b'{"reading": 1234567890, "sensor": "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopq"}'
+)
 
 
 async def test_a_million_events_each_acked_exactly_once(server):
@@ -25,7 +27,7 @@ async def test_a_million_events_each_acked_exactly_once(server):
     nacks = []
     async with server.client() as c:
         await c.create_topic("million")
-        for start in range(0, n, batch):
+        for _ in range(0, n, batch):
             events = [Event(PAYLOAD, "application/json") for _ in range(batch)]
             await c.publish("million", events, on_ack=on_ack, on_nack=nacks.append)
         await c.flush(timeout=120)

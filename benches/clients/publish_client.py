@@ -80,11 +80,15 @@ async def run(a: argparse.Namespace) -> dict:
         for start in range(0, a.events, a.batch):
             n = min(a.batch, a.events - start)
             batch = [Event(payload, "application/json") for _ in range(n)]
-            await client.publish(a.topic, batch, on_ack=on_ack if a.sdk == "pyensign" else None, on_nack=on_nack)
+            await client.publish(
+                a.topic, batch, on_ack=on_ack if a.sdk == "pyensign" else None, on_nack=on_nack
+            )
     elif a.mode == "single":
         cb = on_ack if a.sdk == "pyensign" else None
         for _ in range(a.events):
-            await client.publish(a.topic, Event(payload, "application/json"), on_ack=cb, on_nack=on_nack)
+            await client.publish(
+                a.topic, Event(payload, "application/json"), on_ack=cb, on_nack=on_nack
+            )
     else:
         for i in range(a.events):
             due = t0 + i / a.rate
@@ -92,7 +96,9 @@ async def run(a: argparse.Namespace) -> dict:
             if due > now:
                 await asyncio.sleep(due - now)
             sent.append(time.perf_counter())
-            await client.publish(a.topic, Event(payload, "application/json"), on_ack=on_ack, on_nack=on_nack)
+            await client.publish(
+                a.topic, Event(payload, "application/json"), on_ack=on_ack, on_nack=on_nack
+            )
     if a.sdk == "pyensign_fast" and a.mode != "rate":
         # Waits until every event has its outcome; nacks were counted by on_nack.
         await client.flush(timeout=600)
@@ -121,7 +127,9 @@ async def run(a: argparse.Namespace) -> dict:
         lat = sorted((t - s) * 1e6 for s, t in zip(sent, ack_times))
         result["p50_us"] = round(lat[len(lat) // 2], 1)
         result["p99_us"] = round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1)
-        result["achieved_rate"] = round(len(sent) / (sent[-1] - sent[0]), 1) if len(sent) > 1 else None
+        result["achieved_rate"] = (
+            round(len(sent) / (sent[-1] - sent[0]), 1) if len(sent) > 1 else None
+        )
     try:
         await asyncio.wait_for(client.close(), 30)
     except Exception:

@@ -121,7 +121,9 @@ class ThreadBridge(_Dispatcher):
         # Serialises dispatching, so that sync() returns only after whatever was queued
         # before it has been dispatched, by this thread or the drain thread.
         self._lock = threading.RLock()
-        self._thread = threading.Thread(target=self._run, name="pyensign-fast-callbacks", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="pyensign-fast-callbacks", daemon=True
+        )
         self._thread.start()
 
     def _schedule(self, awaitable: Any) -> None:
@@ -154,7 +156,7 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-_bridges: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Bridge]" = (
+_bridges: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Bridge] = (
     weakref.WeakKeyDictionary()
 )
 _last: Optional[Tuple[asyncio.AbstractEventLoop, Bridge]] = None

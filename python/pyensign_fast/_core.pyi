@@ -2,19 +2,23 @@
 
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from typing_extensions import final
+
 __version__: str
 FILE_DESCRIPTOR_SET: bytes
 
 Waiter = Optional[Tuple["Notifier", Any]]
 
+@final
 class Notifier:
     """A completion queue with a pollable file descriptor (one per event loop)."""
 
-    def __init__(self) -> None: ...
+    def __new__(cls) -> Notifier: ...
     def fileno(self) -> int: ...
     def drain(self) -> List[Tuple[int, Any, Any]]: ...
     def wait(self, timeout: float) -> bool: ...
 
+@final
 class PublishBatch:
     """Outcomes of the events of one ``publish()`` call."""
 
@@ -27,11 +31,12 @@ class PublishBatch:
     def nack(self, i: int) -> Optional[Tuple[int, str]]: ...
     def add_waiter(self, i: int) -> bool: ...
 
+@final
 class Client:
     """A connection to an Ensign server (lazy)."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         endpoint: str,
         insecure: bool = False,
         auth_url: Optional[str] = None,
@@ -43,7 +48,7 @@ class Client:
         max_inflight_bytes: int = 67108864,
         user_agent: Optional[str] = None,
         stream_client_id: Optional[str] = None,
-    ) -> None: ...
+    ) -> Client: ...
     def publish(
         self,
         topic_id: bytes,
@@ -62,6 +67,35 @@ class Client:
     def stream_topics(self) -> Dict[str, bytes]: ...
     def status(self, waiter: Waiter) -> Any: ...
     def create_topic(self, name: str, waiter: Waiter) -> Any: ...
+
+@final
+class LocalServer:
+    """A local Ensign server running in this process on its own runtime."""
+
+    def __new__(
+        cls,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        data_dir: Optional[str] = None,
+        auth: bool = False,
+        client_id: Optional[str] = None,
+        client_secret: Optional[str] = None,
+        http_port: int = 0,
+        worker_threads: int = 2,
+    ) -> LocalServer: ...
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def auth_url(self) -> Optional[str]: ...
+    @property
+    def client_id(self) -> Optional[str]: ...
+    @property
+    def client_secret(self) -> Optional[str]: ...
+    @property
+    def project_id(self) -> str: ...
+    @property
+    def running(self) -> bool: ...
+    def stop(self) -> None: ...
 
 # -- topic and project administration (rust/python/src/admin.rs) -------------------------
 # Each takes the client first and, like every async op, a trailing waiter.
@@ -89,11 +123,12 @@ def topic_name_hash(name: str) -> str: ...
 # results. ``None`` instead of a list means the stream has ended. Async ops take a
 # trailing waiter; ``None`` blocks with the GIL released.
 
+@final
 class Subscription:
     """One subscribe stream of its own, with a bounded prefetch buffer."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         client: Client,
         topics: List[str],
         query: Optional[str] = None,
@@ -101,7 +136,7 @@ class Subscription:
         group: Optional[bytes] = None,
         buffer_events: int = 0,
         buffer_bytes: int = 0,
-    ) -> None: ...
+    ) -> Subscription: ...
     def ready(self, waiter: Waiter) -> Any: ...
     def wait_connected(self, n: int, waiter: Waiter) -> Any: ...
     def poll(self, max: int, sub: Any, acks: Optional[List[Any]] = None) -> Optional[List[Any]]: ...
@@ -121,6 +156,7 @@ class Subscription:
     @property
     def finished(self) -> bool: ...
 
+@final
 class QueryCursor:
     """The prefetched results of one EnSQL query."""
 

@@ -10,15 +10,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from typing import List, Optional
+from typing import List
 
 __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--events", type=int, default=1_000_000, help="events to publish (default 1,000,000)")
+    p.add_argument(
+        "--events", type=int, default=1_000_000, help="events to publish (default 1,000,000)"
+    )
     p.add_argument("--size", type=int, default=100, help="payload bytes per event (default 100)")
-    p.add_argument("--batch", type=int, default=1000, help="events per publish() call (default 1000)")
+    p.add_argument(
+        "--batch", type=int, default=1000, help="events per publish() call (default 1000)"
+    )
     p.add_argument("--data-dir", help="run the server durably in this directory (default: memory)")
     p.add_argument("--endpoint", help="use this server (host:port, plaintext, no auth) instead")
 
@@ -56,7 +60,9 @@ async def _main(a: argparse.Namespace, endpoint: str) -> None:
     payload = b"x" * a.size
     consumed: List[float] = [0, 0, 0.0]  # measured events, warm-up events, bulk done at
     done = asyncio.Event()
-    sub = asyncio.ensure_future(_consume(client, topic, a.events, a.events + 20_000, done, consumed))
+    sub = asyncio.ensure_future(
+        _consume(client, topic, a.events, a.events + 20_000, done, consumed)
+    )
     # Subscribers see live events only: publish warm-ups until the subscription is live.
     while consumed[1] == 0:
         warm = Event(b'{"warmup": true}', "application/json", meta={"phase": "warmup"})
@@ -73,7 +79,9 @@ async def _main(a: argparse.Namespace, endpoint: str) -> None:
         def on_ack(ack: object, sent: float = sent) -> None:
             latencies.append(time.perf_counter() - sent)
 
-        await client.publish(topic, [Event(payload, "application/json") for _ in range(n)], on_ack=on_ack)
+        await client.publish(
+            topic, [Event(payload, "application/json") for _ in range(n)], on_ack=on_ack
+        )
     await client.flush(timeout=300)
     pub_s = time.perf_counter() - t0
     print(f"  published and acked: {a.events / pub_s:>12,.0f} events/s ({pub_s:.2f} s)")
@@ -89,9 +97,11 @@ async def _main(a: argparse.Namespace, endpoint: str) -> None:
         if due > now:
             await asyncio.sleep(due - now)
         sent = time.perf_counter()
-        await client.publish(
-            topic, Event(payload, "application/json"), on_ack=lambda _a, s=sent: steady.append(time.perf_counter() - s)
-        )
+
+        def on_steady_ack(ack: object, sent: float = sent) -> None:
+            steady.append(time.perf_counter() - sent)
+
+        await client.publish(topic, Event(payload, "application/json"), on_ack=on_steady_ack)
     await client.flush(timeout=60)
     print(f"  publish→ack latency at 10,000 events/s: p50 {_pct(steady, 0.5) * 1e6:.0f} µs,"
           f" p99 {_pct(steady, 0.99) * 1e6:.0f} µs")  # fmt: skip
@@ -113,7 +123,6 @@ def run(a: argparse.Namespace) -> int:
         return 0
     from pyensign_fast.server import LocalEnsign
 
-    server: Optional[LocalEnsign] = None
     with LocalEnsign(data_dir=a.data_dir) as server:
         where = a.data_dir or "memory"
         print(f"Local Ensign server on {server.endpoint} (storage: {where})")

@@ -17,7 +17,7 @@ import asyncio
 import json
 import os
 from datetime import timedelta
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from pyensign_fast import _bridge, _core
 from pyensign_fast._streams_api import StreamsAPI
@@ -46,7 +46,7 @@ def _seconds(name: str, value: Union[float, timedelta]) -> float:
     return float(value)
 
 
-def _load_credentials(cred_path: str) -> "tuple[Any, Any]":
+def _load_credentials(cred_path: str) -> tuple[Any, Any]:
     try:
         with open(cred_path) as file:
             data = json.load(file)
@@ -145,7 +145,10 @@ class Ensign(TopicsAPI, StreamsAPI):
 
     def __repr__(self) -> str:
         # Never the secret.
-        return f"Ensign(endpoint={self.endpoint!r}, insecure={self.insecure}, auth_url={self.auth_url!r})"
+        return (
+            f"Ensign(endpoint={self.endpoint!r}, insecure={self.insecure}, "
+            f"auth_url={self.auth_url!r})"
+        )
 
     # ------------------------------------------------------------------ publishing
 
@@ -167,9 +170,10 @@ class Ensign(TopicsAPI, StreamsAPI):
             raise ValueError("topic is required")
         if not isinstance(topic, str):
             raise TypeError(f"expected type 'str' for topic, got '{type(topic).__name__}'")
+        batch: Sequence[Any] = events
         if len(events) == 1 and isinstance(events[0], (list, tuple)):
-            events = events[0]
-        if len(events) == 0:
+            batch = events[0]
+        if len(batch) == 0:
             raise ValueError("no events provided")
         if self._closed:
             raise EnsignClientClosingError("the client is closed")
@@ -179,10 +183,10 @@ class Ensign(TopicsAPI, StreamsAPI):
             topic_id = await self._resolve_publish_topic(topic, ensure_exists)
         bridge = _bridge.get_bridge()
         publish = self._core.publish
-        batch, n = publish(topic_id, events, 0, None, on_ack, on_nack, bridge.notifier)
-        if n == len(events):
+        handle, n = publish(topic_id, batch, 0, None, on_ack, on_nack, bridge.notifier)
+        if n == len(batch):
             return
-        total = len(events)
+        total = len(batch)
         done = 0
         while True:
             if n < 0:
@@ -193,9 +197,11 @@ class Ensign(TopicsAPI, StreamsAPI):
                 if done >= total:
                     return
                 await bridge.run(self._core.wait_for_room)
-            _, n = publish(topic_id, events, done, batch, on_ack, on_nack, bridge.notifier)
+            _, n = publish(topic_id, batch, done, handle, on_ack, on_nack, bridge.notifier)
 
-    async def _resolve_publish_topic(self, topic: str, ensure_exists: bool, renew: bool = False) -> bytes:
+    async def _resolve_publish_topic(
+        self, topic: str, ensure_exists: bool, renew: bool = False
+    ) -> bytes:
         bridge = _bridge.get_bridge()
         if ensure_exists:
             await self.ensure_topic_exists(topic)
@@ -232,7 +238,7 @@ class Ensign(TopicsAPI, StreamsAPI):
         self._closed = True
         await _bridge.get_bridge().run(self._core.close, float(timeout))
 
-    async def __aenter__(self) -> "Ensign":
+    async def __aenter__(self) -> Ensign:
         return self
 
     async def __aexit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:

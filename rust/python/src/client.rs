@@ -74,7 +74,7 @@ impl Client {
     #[new]
     #[pyo3(signature = (endpoint, insecure=false, auth_url=None, client_id=None, client_secret=None,
         reconnect_tick=0.75, reconnect_timeout=300.0, max_inflight_events=8192,
-        max_inflight_bytes=64 * 1024 * 1024, user_agent=None, stream_client_id=None))]
+        max_inflight_bytes=67_108_864, user_agent=None, stream_client_id=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         endpoint: String,
