@@ -30,6 +30,9 @@ pub struct ServerConfig {
     pub publish_window: usize,
     /// Per subscriber: events queued for delivery before publishers are paused.
     pub subscriber_buffer: usize,
+    /// A subscriber whose buffer is full and that reads nothing for this long is
+    /// disconnected with `RESOURCE_EXHAUSTED`, so that it cannot pause publishers forever.
+    pub subscriber_stall_timeout: Duration,
     /// How long `shutdown` waits for streams to finish before closing connections.
     pub shutdown_grace: Duration,
 }
@@ -48,6 +51,7 @@ impl Default for ServerConfig {
             // ~300k events/s and a 2 ms fsync the bandwidth-delay product is ~600.
             publish_window: 16_384,
             subscriber_buffer: 16_384,
+            subscriber_stall_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
         }
     }

@@ -14,6 +14,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use ensign_proto::api::EventWrapper;
 use parking_lot::{Mutex, RwLock};
@@ -32,13 +33,15 @@ pub struct FanoutBatch {
     pub events: Vec<FanoutEvent>,
 }
 
-#[derive(Default)]
 struct QueueState {
     queue: VecDeque<(Arc<FanoutBatch>, usize)>,
     pending: usize,
     consumer: Option<Waker>,
     waiting_publishers: Vec<Waker>,
     closed: bool,
+    /// Closed because it read nothing for the stall timeout while full.
+    stalled: bool,
+    last_read: Instant,
 }
 
 /// A subscriber's inbox.
@@ -57,6 +60,7 @@ impl SubscriberQueue {
     /// Next batch for this subscriber; `None` once the server is shutting down.
     pub fn poll_batch(&self, cx: &mut Context<'_>) -> Poll<Option<Arc<FanoutBatch>>> {
         let mut st = self.state.lock();
+        st.last_read = Instant::now();
         if let Some((batch, n)) = st.queue.pop_front() {
             let before = st.pending;
             st.pending -= n;
@@ -76,6 +80,11 @@ impl SubscriberQueue {
             _ => st.consumer = Some(cx.waker().clone()),
         }
         Poll::Pending
+    }
+
+    /// True if the queue was closed for not being read (see `Fanout::evict_stalled`).
+    pub fn stalled(&self) -> bool {
+        self.state.lock().stalled
     }
 
     fn close(&self) {
@@ -118,7 +127,15 @@ impl Fanout {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             topics,
             limit: self.limit,
-            state: Mutex::new(QueueState::default()),
+            state: Mutex::new(QueueState {
+                queue: VecDeque::new(),
+                pending: 0,
+                consumer: None,
+                waiting_publishers: Vec::new(),
+                closed: false,
+                stalled: false,
+                last_read: Instant::now(),
+            }),
         });
         let mut subs = self.subs.write();
         subs.push(q.clone());
@@ -178,6 +195,24 @@ impl Fanout {
             }
         }
         true
+    }
+
+    /// Closes the subscriptions that are full and have read nothing for `timeout`, so
+    /// that one abandoned stream cannot pause every publisher forever. Their clients get
+    /// an explicit `RESOURCE_EXHAUSTED`, never a silent gap.
+    pub fn evict_stalled(&self, timeout: Duration) {
+        for sub in self.subs.read().iter() {
+            let mut st = sub.state.lock();
+            if !st.closed && st.pending >= self.limit && st.last_read.elapsed() >= timeout {
+                st.stalled = true;
+                drop(st);
+                tracing::warn!(
+                    queued = self.limit,
+                    "closing a subscription that stopped reading"
+                );
+                sub.close();
+            }
+        }
     }
 
     /// Ends every subscription (server shutdown).

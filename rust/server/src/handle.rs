@@ -145,6 +145,25 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             tracing::error!(error = %e, "gRPC server stopped with an error");
         }
     });
+    // Watchdog for subscriptions that stopped reading (see `Fanout::evict_stalled`).
+    let (fanout, stall, stop) = (
+        state.broker.fanout.clone(),
+        config.subscriber_stall_timeout,
+        token.clone(),
+    );
+    let watchdog = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(
+            stall
+                .min(Duration::from_secs(1))
+                .max(Duration::from_millis(10)),
+        );
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => fanout.evict_stalled(stall),
+            }
+        }
+    });
     let mut http_addr = None;
     let http = match (http_listener, &auth) {
         (Some(l), Some(auth)) => {
@@ -167,7 +186,10 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         state,
         addr: local_addr,
         http_addr,
-        tasks: vec![Some(grpc), http].into_iter().flatten().collect(),
+        tasks: vec![Some(grpc), http, Some(watchdog)]
+            .into_iter()
+            .flatten()
+            .collect(),
         token,
         grace: config.shutdown_grace,
     })

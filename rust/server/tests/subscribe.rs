@@ -198,3 +198,55 @@ async fn slow_subscriber_pushes_back_without_loss() {
     assert_eq!(acks.await.unwrap(), n);
     sender.await.unwrap();
 }
+
+#[tokio::test]
+async fn abandoned_subscriber_is_closed_not_waited_for_forever() {
+    let h = start(ensign_server::ServerConfig {
+        subscriber_buffer: 64,
+        subscriber_stall_timeout: std::time::Duration::from_millis(200),
+        ..Default::default()
+    })
+    .await;
+    let mut c = connect(&h.endpoint()).await;
+    let topic = create_topic(&mut c, "firehose").await;
+    // A subscriber on its own connection with a small HTTP/2 window that never reads.
+    let ch = tonic::transport::Endpoint::from_shared(format!("http://{}", h.endpoint()))
+        .unwrap()
+        .initial_stream_window_size(Some(65_535))
+        .connect()
+        .await
+        .unwrap();
+    let mut sc = api::ensign_client::EnsignClient::new(ch);
+    let mut s = try_subscribe(&mut sc, subscription(&[])).await.unwrap();
+    let mut p = publish(&mut c, &[]).await;
+    let n = 5_000u64;
+    let tx = p.tx.clone();
+    let sender = tokio::spawn(async move {
+        for i in 0..n {
+            tx.send(event_req(wrapper(&topic, i, &[b'x'; 100])))
+                .await
+                .unwrap();
+        }
+    });
+    p.half_close();
+    let mut acks = 0;
+    while let Some(r) = bounded(p.rx.message()).await.unwrap() {
+        if let Some(api::publisher_reply::Embed::Ack(_)) = r.embed {
+            acks += 1;
+        }
+    }
+    assert_eq!(
+        acks, n,
+        "publishers resume once the stalled subscriber is closed"
+    );
+    sender.await.unwrap();
+    // What it had buffered is still delivered, then an explicit error, never a gap.
+    let err = loop {
+        match bounded(s.rx.message()).await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("stream ended without an error"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.code(), Code::ResourceExhausted);
+}

@@ -150,9 +150,14 @@ impl Inner {
                 Poll::Pending if !closing => return Poll::Pending,
                 _ => {
                     self.finished = true;
-                    return Poll::Ready(Some(Err(Status::unavailable(
-                        "the Ensign server is shutting down",
-                    ))));
+                    let status = if self.queue.stalled() {
+                        Status::resource_exhausted(
+                            "subscriber stopped reading events; closing its stream",
+                        )
+                    } else {
+                        Status::unavailable("the Ensign server is shutting down")
+                    };
+                    return Poll::Ready(Some(Err(status)));
                 }
             }
         }
