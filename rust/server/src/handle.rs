@@ -181,6 +181,17 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         }
         _ => None,
     };
+    // A rehash cut short by a stop or crash left its topic PENDING: run it again.
+    let pending: Vec<_> = state
+        .topics
+        .read()
+        .all()
+        .filter(|t| t.meta.read().status == ensign_proto::api::TopicState::Pending as i32)
+        .cloned()
+        .collect();
+    for topic in pending {
+        crate::dedup::spawn_rehash(state.storage.clone(), topic);
+    }
     tracing::info!(endpoint = %local_addr, auth = auth.is_some(), disk = config.data_dir.is_some(), "Ensign server listening");
     Ok(ServerHandle {
         state,
