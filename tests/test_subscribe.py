@@ -27,6 +27,7 @@ from pyensign_fast.exceptions import (
     EnsignTimeoutError,
     UnknownTopicError,
 )
+from pyensign_fast.schema import Type
 from pyensign_fast.server import LocalEnsign
 from pyensign_fast.subscription import Subscription
 from pyensign_fast.timestamps import Timestamp
@@ -334,9 +335,12 @@ async def test_blocking_calls_for_the_sync_client(client, topic):
 
 
 def test_received_rows_become_events_without_validation():
+    def blank() -> tuple:  # what the core allocates for each row
+        return object.__new__(Event), object.__new__(Type)
+
     rows = [
-        (b"", 0, None, "", 0, 0, 0, 0, b"\x00" * 10, b"\x01" * 16, None),
-        (b"x", 50, {"k": "v"}, "T", 1, 2, 3, 5, b"\x00" * 9 + b"\x01", b"\x01" * 16, 7),
+        (*blank(), b"", 0, None, "", 0, 0, 0, 0, b"\x00" * 10, b"\x01" * 16, None),
+        (*blank(), b"x", 50, {"k": "v"}, "T", 1, 2, 3, 5, b"\x00" * 9 + b"\x01", b"\x01" * 16, 7),
     ]
     empty, full = _received_batch(rows, None)
     assert empty.data == b"" and empty.meta == {} and empty.state is EventState.INITIALIZED

@@ -20,7 +20,8 @@ use prost::Message;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
+use pyo3::{ffi, intern};
 
 use crate::bridge::{complete, Waiter};
 use crate::client::{run, Client};
@@ -32,6 +33,42 @@ use crate::runtime::{block_on, runtime};
 pub const MAX_PAGE: usize = 4096;
 
 static BUILDER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static EVENT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// Makes empty instances of a Python class the way `object.__new__(cls)` does (its
+/// `tp_alloc`: zeroed slots, tracked by the GC), without a Python-level call.
+struct Alloc<'py> {
+    cls: Bound<'py, PyType>,
+    alloc: Option<ffi::allocfunc>,
+}
+
+impl<'py> Alloc<'py> {
+    fn new(cls: Bound<'py, PyType>) -> Self {
+        // SAFETY: `cls` is a live type object; Py_tp_alloc is readable from any heap type
+        // (our classes are Python classes), and NULL otherwise, when we fall back.
+        let slot = unsafe { ffi::PyType_GetSlot(cls.as_type_ptr(), ffi::Py_tp_alloc) };
+        let alloc = (!slot.is_null()).then(|| {
+            // SAFETY: the slot holds an `allocfunc`, per the type slot's definition.
+            unsafe { std::mem::transmute::<*mut std::ffi::c_void, ffi::allocfunc>(slot) }
+        });
+        Alloc { cls, alloc }
+    }
+
+    fn make(&self) -> PyResult<Bound<'py, PyAny>> {
+        let py = self.cls.py();
+        match self.alloc {
+            // SAFETY: calling the type's own allocator with the type; it returns a new
+            // reference or NULL with an exception set.
+            Some(alloc) => unsafe {
+                Bound::from_owned_ptr_or_err(py, alloc(self.cls.as_type_ptr(), 0))
+            },
+            None => py
+                .get_type::<pyo3::types::PyAny>()
+                .call_method1("__new__", (&self.cls,)),
+        }
+    }
+}
 
 /// Builds `Event`s for `items` in one call to `events._received_batch(rows, sub)`.
 /// `sub` is the ack target of received events, or `None` for query results.
@@ -41,6 +78,14 @@ pub fn build_events<'py>(
     sub: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let builder = BUILDER.import(py, "pyensign_fast.events", "_received_batch")?;
+    // NOTE: the instances are allocated here (no `object.__new__` call per object from
+    // Python: ~80 ns saved per event) and filled by `_received_batch`'s slot stores.
+    let event_cls = match sub.getattr_opt(intern!(py, "event_class"))? {
+        Some(c) if !sub.is_none() => c.cast_into::<PyType>()?,
+        _ => EVENT.import(py, "pyensign_fast.events", "Event")?.clone(),
+    };
+    let events = Alloc::new(event_cls);
+    let types = Alloc::new(TYPE.import(py, "pyensign_fast.schema", "Type")?.clone());
     let mut rows = Vec::with_capacity(items.len());
     // NOTE: most pages come from one topic, one schema and one commit: share the topic id
     // `bytes`, the schema name `str` and the commit time `int` (all immutable) instead of
@@ -86,20 +131,23 @@ pub fn build_events<'py>(
             Some(d)
         };
         let (major, minor, patch) = r.type_version;
-        let row = (
-            PyBytes::new(py, &r.data),
-            r.mimetype,
-            meta,
-            name_obj,
-            major,
-            minor,
-            patch,
-            r.created_ns(),
-            PyBytes::new(py, &r.id),
-            topic_obj,
-            committed,
-        );
-        rows.push(row.into_pyobject(py)?);
+        let none = || py.None().into_bound(py);
+        let row: [Bound<'py, PyAny>; 13] = [
+            events.make()?,
+            types.make()?,
+            PyBytes::new(py, &r.data).into_any(),
+            r.mimetype.into_pyobject(py)?.into_any(),
+            meta.map_or_else(none, Bound::into_any),
+            name_obj.into_any(),
+            major.into_pyobject(py)?.into_any(),
+            minor.into_pyobject(py)?.into_any(),
+            patch.into_pyobject(py)?.into_any(),
+            r.created_ns().into_pyobject(py)?.into_any(),
+            PyBytes::new(py, &r.id).into_any(),
+            topic_obj.into_any(),
+            committed.unwrap_or_else(none),
+        ];
+        rows.push(PyTuple::new(py, row)?);
     }
     let rows = PyList::new(py, rows)?;
     builder.call1((rows, sub))

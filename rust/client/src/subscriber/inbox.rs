@@ -200,6 +200,7 @@ impl Inbox {
             let before = self.room_in(&st);
             let n = max.max(1).min(st.queue.len());
             let mut bytes = 0;
+            out.reserve(n);
             for r in st.queue.drain(..n) {
                 bytes += r.size();
                 out.push(r);

@@ -100,6 +100,11 @@ pub struct Outbound {
     shared: Arc<Shared>,
     gen: u32,
     first: Option<Bytes>,
+    /// Frames taken from the outbox in one go.
+    // NOTE: one lock per burst of acks instead of one per ack; tonic polls once per
+    // message. Frames taken here when the stream breaks are lost with it, like those
+    // already written; the server only counts acks (semantics.md §5).
+    local: VecDeque<Bytes>,
 }
 
 impl Stream for Outbound {
@@ -110,12 +115,17 @@ impl Stream for Outbound {
         if let Some(first) = this.first.take() {
             return Poll::Ready(Some(first));
         }
+        if let Some(frame) = this.local.pop_front() {
+            return Poll::Ready(Some(frame));
+        }
         let mut out = this.shared.out.lock();
         if out.gen != this.gen {
             return Poll::Ready(None);
         }
-        if let Some(frame) = out.frames.pop_front() {
-            return Poll::Ready(Some(frame));
+        if !out.frames.is_empty() {
+            std::mem::swap(&mut out.frames, &mut this.local);
+            drop(out);
+            return Poll::Ready(this.local.pop_front());
         }
         if out.ending {
             out.ended_gen = this.gen;
@@ -140,6 +150,7 @@ pub async fn open(shared: &Arc<Shared>, gen: u32) -> Result<Opened> {
         shared: shared.clone(),
         gen,
         first: Some(shared.subscription.clone()),
+        local: VecDeque::new(),
     };
     let handshake = async {
         let req = shared.transport.request(outbound).await?;
