@@ -12,15 +12,16 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use ensign_proto::api;
 use futures_util::FutureExt;
 use prost::Message;
 use tokio::task::AbortHandle;
 use tonic::codec::Streaming;
 
-use crate::codec::PrecodedCodec;
 use crate::error::{Error, Result};
-use crate::subscriber::received::{decode_batch, WireWrapper};
+use crate::subscriber::received::decode_batch;
+use crate::subscriber::wire::RawCodec;
 use crate::subscriber::{Inbox, Pop, Received};
 use crate::transport::MAX_MESSAGE_SIZE;
 use crate::Client;
@@ -49,7 +50,7 @@ impl Client {
         })?;
         let path = http::uri::PathAndQuery::from_static(ENSQL_PATH);
         let mut stream = grpc
-            .server_streaming(req, path, PrecodedCodec::<WireWrapper>::default())
+            .server_streaming(req, path, RawCodec::default())
             .await?
             .into_inner();
         let first = match stream.message().await {
@@ -69,7 +70,7 @@ impl Client {
 }
 
 /// Decodes wrappers into the inbox; undecodable ones are skipped with a warning.
-fn file(inbox: &Inbox, wires: &mut Vec<WireWrapper>) {
+fn file(inbox: &Inbox, wires: &mut Vec<Bytes>) {
     let mut batch = Vec::with_capacity(wires.len());
     let mut garbled = Vec::new();
     decode_batch(wires, &mut batch, &mut garbled);
@@ -80,7 +81,7 @@ fn file(inbox: &Inbox, wires: &mut Vec<WireWrapper>) {
 }
 
 /// Reads the rest of the results into the inbox.
-async fn read(inbox: Arc<Inbox>, mut stream: Streaming<WireWrapper>) {
+async fn read(inbox: Arc<Inbox>, mut stream: Streaming<Bytes>) {
     let mut wires = Vec::with_capacity(256);
     let end = loop {
         inbox.wait_room().await;
@@ -114,11 +115,11 @@ async fn read(inbox: Arc<Inbox>, mut stream: Streaming<WireWrapper>) {
 /// One step of the result stream (short-lived, so the size difference is moot).
 #[allow(clippy::large_enum_variant)]
 enum Step {
-    Row(WireWrapper),
+    Row(Bytes),
     End(Result<()>),
 }
 
-fn step(r: std::result::Result<Option<WireWrapper>, tonic::Status>) -> Step {
+fn step(r: std::result::Result<Option<Bytes>, tonic::Status>) -> Step {
     match r {
         Ok(Some(w)) => Step::Row(w),
         Ok(None) => Step::End(Ok(())),

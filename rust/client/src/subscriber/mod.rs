@@ -13,6 +13,7 @@ mod driver;
 pub mod inbox;
 pub mod received;
 mod stream;
+pub mod wire;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -19,9 +19,9 @@ use futures_util::{FutureExt, Stream};
 use prost::Message;
 use tonic::codec::Streaming;
 
-use super::received::{decode_batch, Garbled, WireReply, WireWrapper};
+use super::received::{decode_batch, Garbled};
+use super::wire::{self, RawCodec, ReplyRef};
 use super::Shared;
-use crate::codec::PrecodedCodec;
 use crate::error::{Error, Result};
 use crate::transport::MAX_MESSAGE_SIZE;
 
@@ -140,7 +140,7 @@ impl Stream for Outbound {
 
 /// A stream that completed its handshake.
 pub struct Opened {
-    pub replies: Streaming<WireReply>,
+    pub replies: Streaming<Bytes>,
     pub ready: StreamReady,
 }
 
@@ -162,21 +162,27 @@ pub async fn open(shared: &Arc<Shared>, gen: u32) -> Result<Opened> {
         })?;
         let path = http::uri::PathAndQuery::from_static(SUBSCRIBE_PATH);
         let mut replies = grpc
-            .streaming(req, path, PrecodedCodec::<WireReply>::default())
+            .streaming(req, path, RawCodec::default())
             .await?
             .into_inner();
-        match replies.message().await? {
-            Some(WireReply {
-                ready: Some(ready), ..
-            }) => Ok(Opened { replies, ready }),
-            Some(_) => Err(Error::Protocol(
-                "the server did not send StreamReady first on the subscribe stream".into(),
-            )),
+        let first = replies.message().await?;
+        let ready = match first.as_deref().map(wire::reply) {
+            Some(Ok(ReplyRef::Ready(raw))) => StreamReady::decode(raw)
+                .map_err(|e| Error::Protocol(format!("invalid StreamReady: {e}")))?,
+            Some(Ok(_)) => {
+                return Err(Error::Protocol(
+                    "the server did not send StreamReady first on the subscribe stream".into(),
+                ))
+            }
+            Some(Err(e)) => return Err(Error::Protocol(format!("invalid reply: {e}"))),
             // A server going away may end the stream before answering: try again.
-            None => Err(Error::Rpc(tonic::Status::unavailable(
-                "the server closed the subscribe stream before StreamReady",
-            ))),
-        }
+            None => {
+                return Err(Error::Rpc(tonic::Status::unavailable(
+                    "the server closed the subscribe stream before StreamReady",
+                )))
+            }
+        };
+        Ok(Opened { replies, ready })
     };
     let opened = tokio::time::timeout(shared.cfg.open_timeout, handshake)
         .await
@@ -194,8 +200,8 @@ pub async fn open(shared: &Arc<Shared>, gen: u32) -> Result<Opened> {
 
 /// Reads events into the buffer until the stream ends; `Ok` on a clean end (EOF or
 /// `CloseStream`), or when the consumer closed the buffer.
-pub async fn read(shared: &Shared, replies: &mut Streaming<WireReply>) -> Result<()> {
-    let mut wires = Vec::with_capacity(256);
+pub async fn read(shared: &Shared, replies: &mut Streaming<Bytes>) -> Result<()> {
+    let mut raws = Vec::with_capacity(256);
     let mut batch = Vec::with_capacity(256);
     let mut garbled = Vec::new();
     loop {
@@ -205,20 +211,20 @@ pub async fn read(shared: &Shared, replies: &mut Streaming<WireReply>) -> Result
         }
         let room = shared.inbox.room().max(1);
         let mut end = match replies.message().await {
-            Ok(Some(r)) => handle(shared, r, &mut wires),
+            Ok(Some(r)) => handle(shared, r, &mut raws, &mut garbled),
             Ok(None) => Some(Ok(())),
             Err(s) => Some(Err(Error::Rpc(s))),
         };
         // Take whatever else already arrived, up to the room left.
-        while end.is_none() && wires.len() < room {
+        while end.is_none() && raws.len() < room {
             end = match replies.message().now_or_never() {
-                Some(Ok(Some(r))) => handle(shared, r, &mut wires),
+                Some(Ok(Some(r))) => handle(shared, r, &mut raws, &mut garbled),
                 Some(Ok(None)) => Some(Ok(())),
                 Some(Err(s)) => Some(Err(Error::Rpc(s))),
                 None => break,
             };
         }
-        decode_batch(&mut wires, &mut batch, &mut garbled);
+        decode_batch(&mut raws, &mut batch, &mut garbled);
         shared.inbox.push(&mut batch);
         if !garbled.is_empty() {
             nack_garbled(shared, &mut garbled);
@@ -233,6 +239,7 @@ pub async fn read(shared: &Shared, replies: &mut Streaming<WireReply>) -> Result
 fn nack_garbled(shared: &Shared, garbled: &mut Vec<Garbled>) {
     let replies: Vec<Reply<'_>> = garbled
         .iter()
+        .filter(|g| !g.id.is_empty())
         .map(|g| Reply::Nack {
             id: &g.id,
             code: CODE_UNDECODABLE,
@@ -246,17 +253,26 @@ fn nack_garbled(shared: &Shared, garbled: &mut Vec<Garbled>) {
 }
 
 /// Files one reply; returns the end of the stream if it is one.
-fn handle(shared: &Shared, reply: WireReply, wires: &mut Vec<WireWrapper>) -> Option<Result<()>> {
-    if let Some(w) = reply.event {
-        wires.push(w);
-    } else if let Some(r) = reply.ready {
-        shared.set_ready(&r);
-    } else if reply.close_stream.is_some() {
+fn handle(
+    shared: &Shared,
+    msg: Bytes,
+    raws: &mut Vec<Bytes>,
+    garbled: &mut Vec<Garbled>,
+) -> Option<Result<()>> {
+    match wire::reply(&msg) {
+        Ok(ReplyRef::Event(w)) => raws.push(msg.slice_ref(w)),
+        Ok(ReplyRef::Ready(r)) => match StreamReady::decode(r) {
+            Ok(ready) => shared.set_ready(&ready),
+            Err(e) => tracing::debug!("ignoring an invalid StreamReady: {e}"),
+        },
         // The real server never sends it on Subscribe (semantics.md §5); mocks send it
         // when they are done. Treated as the end of this stream.
-        return Some(Ok(()));
-    } else {
-        tracing::debug!("empty subscribe reply");
+        Ok(ReplyRef::CloseStream) => return Some(Ok(())),
+        Ok(ReplyRef::Empty) => tracing::debug!("empty subscribe reply"),
+        Err(e) => garbled.push(Garbled {
+            id: super::Id::new(b""),
+            reason: format!("skipped a reply that is not a SubscribeReply ({e})"),
+        }),
     }
     None
 }
