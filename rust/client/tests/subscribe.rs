@@ -73,7 +73,7 @@ async fn live_events_arrive_by_name_id_and_hash() {
             assert_eq!(&r.data[..], &want[..], "in order, unchanged");
             assert_eq!(r.id.len(), 10, "an RLID");
             assert_eq!(&r.topic_id[..], &id);
-            assert!(r.committed.is_some_and(|(s, _)| s > 0));
+            assert!(r.committed_ns().is_some_and(|ns| ns > 0));
             assert_eq!(r.mimetype, 50);
             assert_eq!(r.type_name(), "Test");
             assert_eq!(r.type_version, (1, 0, 0));

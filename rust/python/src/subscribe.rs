@@ -121,14 +121,15 @@ pub fn build_events<'py>(
                 }
             }),
         };
-        let meta = if r.metadata.is_empty() {
-            None
-        } else {
-            let d = PyDict::new(py);
-            for (k, v) in &r.metadata {
-                d.set_item(k, v)?;
+        let meta = match &r.metadata {
+            None => None,
+            Some(m) => {
+                let d = PyDict::new(py);
+                for (k, v) in m.iter() {
+                    d.set_item(k, v)?;
+                }
+                Some(d)
             }
-            Some(d)
         };
         let (major, minor, patch) = r.type_version;
         let none = || py.None().into_bound(py);

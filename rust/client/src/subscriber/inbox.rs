@@ -249,23 +249,9 @@ impl Inbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::subscriber::Id;
-    use bytes::Bytes;
 
     fn ev(i: u8) -> Received {
-        Received {
-            id: Id::new(&[i; 10]),
-            topic_id: Id::new(&[1; 16]),
-            data: Bytes::new(),
-            mimetype: 0,
-            type_name: Bytes::new(),
-            type_version: (0, 0, 0),
-            metadata: Default::default(),
-            created: None,
-            committed: None,
-            offset: 0,
-            epoch: 0,
-        }
+        Received::empty(&[i; 10], &[1; 16])
     }
 
     #[test]

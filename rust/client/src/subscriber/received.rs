@@ -32,7 +32,7 @@ const ARENA_MAX_PAYLOAD: usize = 4096;
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Id {
     Inline(u8, [u8; 16]),
-    Long(Bytes),
+    Long(Box<[u8]>),
 }
 
 impl Id {
@@ -43,7 +43,7 @@ impl Id {
             a[..b.len()].copy_from_slice(b);
             Id::Inline(b.len() as u8, a)
         } else {
-            Id::Long(Bytes::copy_from_slice(b))
+            Id::Long(b.into())
         }
     }
 }
@@ -65,6 +65,8 @@ impl std::fmt::Debug for Id {
 }
 
 /// One event as received from the server.
+// NOTE: kept compact (~170 bytes instead of ~270): every event is moved into the
+// prefetch buffer and out of it, so its size is memory traffic on both threads.
 #[derive(Clone, Debug)]
 pub struct Received {
     /// The server's event id: a 10-byte RLID (semantics.md §2.2).
@@ -73,24 +75,24 @@ pub struct Received {
     pub topic_id: Id,
     /// The payload (possibly empty).
     pub data: Bytes,
-    /// The MIME type value.
-    pub mimetype: i32,
     /// The schema name, as sent (UTF-8 unless the publisher misbehaved).
     pub type_name: Bytes,
+    /// User metadata, when there is any.
+    pub metadata: Option<Box<HashMap<String, String>>>,
+    /// The MIME type value.
+    pub mimetype: i32,
     /// The schema version (major, minor, patch).
     pub type_version: (u32, u32, u32),
-    /// User metadata.
-    pub metadata: HashMap<String, String>,
-    /// When the publisher created it, as (seconds, nanos).
-    pub created: Option<(i64, i32)>,
-    /// When the server committed it, as (seconds, nanos); live events have it, the real
-    /// server's EnSQL results do not (semantics.md §9 #16).
-    pub committed: Option<(i64, i32)>,
+    created_ns: i64,
+    committed_ns: i64,
     /// Never assigned by the server (semantics.md §2.4), passed through.
     pub offset: u64,
     /// Never assigned by the server (semantics.md §2.4), passed through.
     pub epoch: u64,
 }
+
+/// `committed_ns` when the server sent no commit time.
+const NO_COMMIT: i64 = i64::MIN;
 
 impl Received {
     /// Bytes counted against the prefetch buffer.
@@ -103,22 +105,37 @@ impl Received {
         String::from_utf8_lossy(&self.type_name)
     }
 
-    /// `created` as nanoseconds since the Unix epoch (0 when unset).
+    /// When the publisher created it, in nanoseconds since the Unix epoch (0 if unset).
     pub fn created_ns(&self) -> i64 {
-        timestamp_ns(self.created)
+        self.created_ns
     }
 
-    /// `committed` as nanoseconds since the Unix epoch.
+    /// When the server committed it, in nanoseconds since the Unix epoch; live events
+    /// have it, the real server's EnSQL results do not (semantics.md §9 #16).
     pub fn committed_ns(&self) -> Option<i64> {
-        self.committed.map(|c| timestamp_ns(Some(c)))
+        (self.committed_ns != NO_COMMIT).then_some(self.committed_ns)
+    }
+
+    /// An empty event (for tests and fixtures).
+    pub fn empty(id: &[u8], topic_id: &[u8]) -> Self {
+        Received {
+            id: Id::new(id),
+            topic_id: Id::new(topic_id),
+            data: Bytes::new(),
+            type_name: Bytes::new(),
+            metadata: None,
+            mimetype: 0,
+            type_version: (0, 0, 0),
+            created_ns: 0,
+            committed_ns: NO_COMMIT,
+            offset: 0,
+            epoch: 0,
+        }
     }
 }
 
-fn timestamp_ns(ts: Option<(i64, i32)>) -> i64 {
-    match ts {
-        Some((s, n)) => s.saturating_mul(1_000_000_000).saturating_add(n as i64),
-        None => 0,
-    }
+fn timestamp_ns((s, n): (i64, i32)) -> i64 {
+    s.saturating_mul(1_000_000_000).saturating_add(n as i64)
 }
 
 /// An event that cannot be delivered: its id and why.
@@ -190,9 +207,9 @@ pub fn decode_batch(raws: &mut Vec<Bytes>, out: &mut Vec<Received>, garbled: &mu
             mimetype: ev.mimetype,
             type_name: take(ev.type_name.len()),
             type_version: ev.type_version,
-            metadata: ev.metadata,
-            created: ev.created,
-            committed: w.committed,
+            metadata: (!ev.metadata.is_empty()).then(|| Box::new(ev.metadata)),
+            created_ns: ev.created.map_or(0, timestamp_ns),
+            committed_ns: w.committed.map_or(NO_COMMIT, timestamp_ns),
             offset: w.offset,
             epoch: w.epoch,
         });
@@ -290,7 +307,7 @@ mod tests {
         assert_eq!(r.type_name(), "T");
         assert_eq!(r.type_version, (1, 2, 3));
         assert_eq!(r.mimetype, 50);
-        assert_eq!(r.metadata["k"], "v");
+        assert_eq!(r.metadata.as_ref().unwrap()["k"], "v");
         assert_eq!(r.created_ns(), 1_000_000_009);
         assert_eq!(out[1].data.len(), ARENA_MAX_PAYLOAD + 1);
         assert!(out[1].type_name.is_empty());
