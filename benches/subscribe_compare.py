@@ -327,6 +327,11 @@ def render(results: Dict[Tuple[int, str], dict], build: List[dict], a: argparse.
     lines += [
         "",
         "CPU share: the subscriber's CPU seconds per wall second (1.0 = one core busy).",
+        "pyensign's subscriber is the bottleneck of its runs (CPU share ≥ 1: one core busy",
+        "in Python plus grpc's threads). pyensign-fast's is not (CPU share < 0.5): its rate is",
+        "what the server and the publisher, sharing the other core, deliver; its CPU per",
+        "event is the figure that carries over to faster machines. The machine is shared, so",
+        "rates vary by ±20% between runs; each cell is the median of the runs.",
         "",
         "## Building received events (in-process, `QueryCursor.poll`)",
         "",

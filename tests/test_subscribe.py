@@ -264,6 +264,20 @@ async def test_break_and_aclose_end_the_stream(client, topic):
         await sub.__anext__()
 
 
+async def test_a_cancelled_wait_loses_nothing(client, topic):
+    sub = client.subscribe(topic)
+    await asyncio.wait_for(sub.ready(), WAIT)
+    waiting = asyncio.ensure_future(sub.__anext__())
+    for _ in range(5):  # let the task reach its wait for events
+        await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await publish(client, topic, make(3))
+    assert [e.data for e in await take(sub, 3)] == [b"e0", b"e1", b"e2"]
+    await sub.aclose()
+
+
 async def test_closing_the_client_ends_its_subscriptions(client, topic):
     sub = client.subscribe(topic)
     await asyncio.wait_for(sub.ready(), WAIT)

@@ -409,3 +409,29 @@ async fn many_subscriptions_and_publishers_share_one_client() {
     }
     srv.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_pending_wait_does_not_keep_the_stream_open() {
+    let srv = server().await;
+    let c = client(&srv.endpoint());
+    c.create_topic("t").await.unwrap();
+    let sub = c.subscribe(opts(&["t"])).unwrap();
+    tokio::time::timeout(WAIT, sub.ready())
+        .await
+        .unwrap()
+        .unwrap();
+    let waiter = sub.detached();
+    let pending = tokio::spawn(async move {
+        waiter.wait().await;
+        waiter.is_finished()
+    });
+    drop(sub);
+    let finished = tokio::time::timeout(WAIT, pending)
+        .await
+        .expect("the wait ends");
+    assert!(
+        finished.unwrap(),
+        "dropping the last owner closed the subscription"
+    );
+    srv.shutdown().await;
+}

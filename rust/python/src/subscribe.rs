@@ -270,7 +270,7 @@ impl Subscription {
     /// Resolves to the stream's topic map `{name: id}` once the server is ready, or
     /// raises the error that ended the subscription.
     fn ready(&self, py: Python<'_>, waiter: Waiter) -> PyResult<Py<PyAny>> {
-        let s = self.inner.clone();
+        let s = self.inner.detached();
         run(py, waiter, async move { s.ready().await }, |py, topics| {
             let d = PyDict::new(py);
             for (name, id) in topics.iter() {
@@ -283,7 +283,7 @@ impl Subscription {
     /// Resolves once `n` streams have completed their handshake (2: the first
     /// reconnect succeeded).
     fn wait_connected(&self, py: Python<'_>, n: u64, waiter: Waiter) -> PyResult<Py<PyAny>> {
-        let s = self.inner.clone();
+        let s = self.inner.detached();
         run(
             py,
             waiter,
@@ -319,7 +319,7 @@ impl Subscription {
         sub: Py<PyAny>,
         waiter: Waiter,
     ) -> PyResult<Py<PyAny>> {
-        let s = self.inner.clone();
+        let s = self.inner.detached();
         match waiter {
             Some((notifier, future)) => {
                 let core = notifier.get().core.clone();
@@ -355,7 +355,7 @@ impl Subscription {
     /// with `poll`, which then finds them. Nothing is taken, so cancelling the `await`
     /// loses nothing.
     fn wait(&self, py: Python<'_>, waiter: Waiter) -> PyResult<Py<PyAny>> {
-        let w = self.inner.clone();
+        let w = self.inner.detached();
         run(
             py,
             waiter,
@@ -390,7 +390,7 @@ impl Subscription {
 
     /// Cancels the stream and resolves once its task has ended (bounded).
     fn close(&self, py: Python<'_>, waiter: Waiter) -> PyResult<Py<PyAny>> {
-        let s = self.inner.clone();
+        let s = self.inner.detached();
         run(
             py,
             waiter,

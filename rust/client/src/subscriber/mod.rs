@@ -144,11 +144,11 @@ impl Shared {
 }
 
 /// A live subscription. Cheap to clone; dropping the last clone closes the stream in
-/// the background.
+/// the background (clones made by [`Subscription::detached`] do not count).
 #[derive(Clone)]
 pub struct Subscription {
     shared: Arc<Shared>,
-    _guard: Arc<Guard>,
+    _guard: Option<Arc<Guard>>,
 }
 
 struct Guard(Arc<Shared>);
@@ -217,13 +217,22 @@ impl Client {
         });
         tokio::spawn(driver::run(shared.clone(), self.streams_closed()));
         Ok(Subscription {
-            _guard: Arc::new(Guard(shared.clone())),
+            _guard: Some(Arc::new(Guard(shared.clone()))),
             shared,
         })
     }
 }
 
 impl Subscription {
+    /// A handle that does not keep the stream open: for waits that must not outlive
+    /// the owners' interest (a pending wait then ends when the last owner drops).
+    pub fn detached(&self) -> Subscription {
+        Subscription {
+            shared: self.shared.clone(),
+            _guard: None,
+        }
+    }
+
     /// Waits for the server's `StreamReady` and returns its topic map (name → id), or
     /// the error that ended the subscription first.
     pub async fn ready(&self) -> Result<TopicMap> {
