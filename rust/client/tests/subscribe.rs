@@ -435,3 +435,73 @@ async fn a_pending_wait_does_not_keep_the_stream_open() {
     );
     srv.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permissions_are_checked_once_not_retried() {
+    use ensign_client::{ClientConfig, Credentials, Secret};
+    use ensign_server::{ApiKeySpec, AuthConfig, ServerConfig};
+    let srv = ensign_server::start(ServerConfig {
+        auth: Some(AuthConfig {
+            client_id: Some("admin".into()),
+            client_secret: Some("admin-secret".into()),
+            extra_keys: vec![ApiKeySpec {
+                client_id: "publisher-only".into(),
+                client_secret: "pub-secret".into(),
+                permissions: vec!["publisher".into()],
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let authed = |id: &str, secret: &str| {
+        let mut cfg = ClientConfig::local(srv.endpoint());
+        cfg.credentials = Some(Credentials {
+            auth_url: srv.auth_url().unwrap(),
+            client_id: id.into(),
+            client_secret: Secret::new(secret),
+        });
+        Client::new(cfg).unwrap()
+    };
+    let admin = authed("admin", "admin-secret");
+    let id: TopicId = admin.create_topic("t").await.unwrap().id[..]
+        .try_into()
+        .unwrap();
+    let sub = admin.subscribe(opts(&["t"])).unwrap();
+    tokio::time::timeout(WAIT, sub.ready())
+        .await
+        .unwrap()
+        .unwrap();
+    publish_n(&admin, &id, 3, 10).await;
+    assert_eq!(take(&sub, 3).await.len(), 3);
+    let q = api::Query {
+        query: "SELECT * FROM t".into(),
+        ..Default::default()
+    };
+    let rows = admin.query(q.clone()).await.unwrap();
+    let mut n = 0;
+    loop {
+        let page = tokio::time::timeout(WAIT, rows.next_batch(10))
+            .await
+            .unwrap()
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        n += page.len();
+    }
+    assert_eq!(n, 3);
+
+    // The default reconnect timeout is 5 minutes: the error must come at once.
+    let publisher = authed("publisher-only", "pub-secret");
+    let denied = publisher.subscribe(opts(&["t"])).unwrap();
+    let err = tokio::time::timeout(WAIT, denied.ready())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::PermissionDenied), "{err}");
+    let err = publisher.query(q).await.unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::PermissionDenied), "{err}");
+    srv.shutdown().await;
+}
