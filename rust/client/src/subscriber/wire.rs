@@ -4,8 +4,9 @@
 //! buffer per gRPC message: no `Bytes` handle per field (each costs an atomic on the
 //! receive buffer's count, twice) and no allocation for the fields it skips (the
 //! `Publisher` block alone is four strings). prost still decodes the rare messages
-//! (`StreamReady`). Measured on the subscribe benchmark: about a third of the runtime
-//! thread's decoding CPU. Semantics follow protobuf: fields in any order, unknown fields
+//! (`StreamReady`). In perf profiles of the subscribe benchmark (100 B events) the
+//! runtime thread's share of the subscriber's CPU fell from 43% to 34% with it.
+//! Semantics follow protobuf: fields in any order, unknown fields
 //! skipped by wire type, the last occurrence of a scalar wins.
 //!
 //! Concurrency: pure functions over byte slices; [`RawCodec`] hands tonic's decoder one
