@@ -84,7 +84,9 @@ impl Client {
     /// [`Publisher::close`]).
     pub async fn close(&self, timeout: Duration) -> Result<()> {
         self.inner.streams_closed.send_replace(true);
-        self.inner.publisher.close(timeout).await
+        let flushed = self.inner.publisher.close(timeout).await;
+        self.inner.transport.close();
+        flushed
     }
 
     /// Whether [`Client::close`] was called.
@@ -103,7 +105,7 @@ impl Client {
         Ok(self
             .inner
             .transport
-            .ensign()
+            .ensign()?
             .status(req)
             .await?
             .into_inner())
@@ -119,7 +121,7 @@ impl Client {
         Ok(self
             .inner
             .transport
-            .ensign()
+            .ensign()?
             .create_topic(req)
             .await?
             .into_inner())
@@ -138,7 +140,7 @@ impl Client {
         Ok(self
             .inner
             .transport
-            .ensign()
+            .ensign()?
             .list_topics(req)
             .await?
             .into_inner())
@@ -171,7 +173,7 @@ impl Client {
         Ok(self
             .inner
             .transport
-            .ensign()
+            .ensign()?
             .topic_names(req)
             .await?
             .into_inner())
@@ -224,7 +226,7 @@ impl Client {
         Ok(self
             .inner
             .transport
-            .ensign()
+            .ensign()?
             .topic_exists(req)
             .await?
             .into_inner())
@@ -240,7 +242,7 @@ impl Client {
         Ok(self
             .inner
             .transport
-            .ensign()
+            .ensign()?
             .retrieve_topic(req)
             .await?
             .into_inner())
@@ -259,7 +261,7 @@ impl Client {
         Ok(self
             .inner
             .transport
-            .ensign()
+            .ensign()?
             .delete_topic(req)
             .await?
             .into_inner())
@@ -271,7 +273,7 @@ impl Client {
         Ok(self
             .inner
             .transport
-            .ensign()
+            .ensign()?
             .set_topic_policy(req)
             .await?
             .into_inner())
@@ -280,7 +282,7 @@ impl Client {
     /// `Info` for the given 16-byte topic ids (all topics when empty).
     pub async fn info(&self, topics: Vec<bytes::Bytes>) -> Result<ProjectInfo> {
         let req = self.inner.transport.request(InfoRequest { topics }).await?;
-        Ok(self.inner.transport.ensign().info(req).await?.into_inner())
+        Ok(self.inner.transport.ensign()?.info(req).await?.into_inner())
     }
 
     /// `Explain` an EnSQL query.
@@ -289,7 +291,7 @@ impl Client {
         Ok(self
             .inner
             .transport
-            .ensign()
+            .ensign()?
             .explain(req)
             .await?
             .into_inner())

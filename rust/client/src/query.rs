@@ -23,7 +23,6 @@ use crate::error::{Error, Result};
 use crate::subscriber::received::decode_batch;
 use crate::subscriber::wire::RawCodec;
 use crate::subscriber::{Inbox, Pop, Received};
-use crate::transport::MAX_MESSAGE_SIZE;
 use crate::Client;
 
 const ENSQL_PATH: &str = "/ensign.v1beta1.Ensign/EnSQL";
@@ -42,12 +41,7 @@ impl Client {
         }
         let body = bytes::Bytes::from(query.encode_to_vec());
         let req = self.transport().request(body).await?;
-        let mut grpc = tonic::client::Grpc::new(self.transport().channel())
-            .max_decoding_message_size(MAX_MESSAGE_SIZE);
-        grpc.ready().await.map_err(|e| Error::Connect {
-            endpoint: self.config().endpoint.clone(),
-            reason: e.to_string(),
-        })?;
+        let mut grpc = self.transport().grpc().await?;
         let path = http::uri::PathAndQuery::from_static(ENSQL_PATH);
         let mut stream = grpc
             .server_streaming(req, path, RawCodec::default())

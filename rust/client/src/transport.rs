@@ -3,6 +3,8 @@
 //! itself; streams above it decide when to reopen.
 
 use std::sync::{Arc, Once};
+
+use parking_lot::RwLock;
 use std::time::Duration;
 
 use ensign_proto::api::ensign_client::EnsignClient;
@@ -26,10 +28,12 @@ pub fn install_crypto_provider() {
     });
 }
 
-/// A channel plus the authentication that goes on every call.
+/// A channel plus the authentication that goes on every call. Clones share the
+/// channel; [`Transport::close`] drops it for all of them.
 #[derive(Clone, Debug)]
 pub struct Transport {
-    channel: Channel,
+    channel: Arc<RwLock<Option<Channel>>>,
+    endpoint: String,
     auth: Option<Arc<Authenticator>>,
 }
 
@@ -73,21 +77,39 @@ impl Transport {
             None => None,
         };
         Ok(Transport {
-            channel: ep.connect_lazy(),
+            channel: Arc::new(RwLock::new(Some(ep.connect_lazy()))),
+            endpoint: cfg.endpoint.clone(),
             auth,
         })
     }
 
-    /// The raw channel, for custom codecs.
-    pub fn channel(&self) -> Channel {
-        self.channel.clone()
+    /// The channel, unless the transport was closed.
+    pub fn channel(&self) -> Result<Channel> {
+        self.channel.read().clone().ok_or(Error::Closed)
     }
 
     /// The generated client over this channel.
-    pub fn ensign(&self) -> EnsignClient<Channel> {
-        EnsignClient::new(self.channel.clone())
+    pub fn ensign(&self) -> Result<EnsignClient<Channel>> {
+        Ok(EnsignClient::new(self.channel()?)
             .max_decoding_message_size(MAX_MESSAGE_SIZE)
-            .max_encoding_message_size(MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(MAX_MESSAGE_SIZE))
+    }
+
+    /// A ready gRPC client over the channel, for calls with their own codec (streams).
+    pub async fn grpc(&self) -> Result<tonic::client::Grpc<Channel>> {
+        let mut grpc =
+            tonic::client::Grpc::new(self.channel()?).max_decoding_message_size(MAX_MESSAGE_SIZE);
+        grpc.ready().await.map_err(|e| Error::Connect {
+            endpoint: self.endpoint.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(grpc)
+    }
+
+    /// Drops the channel: the connection closes as soon as the calls in flight end, and
+    /// later calls fail with [`Error::Closed`].
+    pub fn close(&self) {
+        self.channel.write().take();
     }
 
     /// Wraps a message into a request that carries the bearer token, if any.

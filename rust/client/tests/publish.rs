@@ -180,3 +180,14 @@ async fn an_event_too_large_for_the_server_is_nacked_not_sent() {
     );
     srv.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_closed_client_drops_its_channel() {
+    let srv = server().await;
+    let c = client(&srv.endpoint());
+    c.create_topic("t").await.unwrap();
+    c.close(WAIT).await.unwrap();
+    assert!(matches!(c.status().await, Err(Error::Closed)));
+    assert!(matches!(c.create_topic("u").await, Err(Error::Closed)));
+    srv.shutdown().await;
+}

@@ -223,7 +223,7 @@ async fn the_reconnect_timeout_ends_the_subscription() {
 
 /// Publishes raw wrappers (bypassing the SDK's encoder) and half-closes.
 async fn publish_raw(c: &Client, topic: &TopicId, payloads: Vec<Vec<u8>>) {
-    let mut raw = c.transport().ensign();
+    let mut raw = c.transport().ensign().unwrap();
     let mut reqs = vec![PublisherRequest {
         embed: Some(publisher_request::Embed::OpenStream(Default::default())),
     }];

@@ -26,7 +26,6 @@ use super::state::TopicMap;
 use super::Shared;
 use crate::codec::PrecodedCodec;
 use crate::error::{Error, Result};
-use crate::transport::MAX_MESSAGE_SIZE;
 
 const PUBLISH_PATH: &str = "/ensign.v1beta1.Ensign/Publish";
 /// NOTE: one lock per this many replies; 512 acks is ~30 KiB of replies.
@@ -92,12 +91,7 @@ pub async fn open(shared: &Arc<Shared>, gen: u32) -> Result<Opened> {
     };
     let handshake = async {
         let req = shared.transport.request(outbound).await?;
-        let mut grpc = tonic::client::Grpc::new(shared.transport.channel())
-            .max_decoding_message_size(MAX_MESSAGE_SIZE);
-        grpc.ready().await.map_err(|e| Error::Connect {
-            endpoint: shared.cfg.endpoint.clone(),
-            reason: e.to_string(),
-        })?;
+        let mut grpc = shared.transport.grpc().await?;
         let path = http::uri::PathAndQuery::from_static(PUBLISH_PATH);
         let mut replies = grpc
             .streaming(req, path, PrecodedCodec::<PublisherReply>::default())

@@ -56,7 +56,6 @@ pub struct SubscribeOptions {
 
 #[derive(Clone, Debug)]
 struct Config {
-    endpoint: String,
     reconnect_tick: Duration,
     reconnect_timeout: Duration,
     open_timeout: Duration,
@@ -194,7 +193,6 @@ impl Client {
         let pick = |v: usize, d: usize| if v == 0 { d } else { v };
         let shared = Arc::new(Shared {
             cfg: Config {
-                endpoint: config.endpoint.clone(),
                 reconnect_tick: config.reconnect_tick,
                 reconnect_timeout: config.reconnect_timeout,
                 open_timeout: config

@@ -23,7 +23,6 @@ use super::received::{decode_batch, Garbled};
 use super::wire::{self, RawCodec, ReplyRef};
 use super::Shared;
 use crate::error::{Error, Result};
-use crate::transport::MAX_MESSAGE_SIZE;
 
 const SUBSCRIBE_PATH: &str = "/ensign.v1beta1.Ensign/Subscribe";
 /// The nack code sent for events whose payload could not be decoded.
@@ -154,12 +153,7 @@ pub async fn open(shared: &Arc<Shared>, gen: u32) -> Result<Opened> {
     };
     let handshake = async {
         let req = shared.transport.request(outbound).await?;
-        let mut grpc = tonic::client::Grpc::new(shared.transport.channel())
-            .max_decoding_message_size(MAX_MESSAGE_SIZE);
-        grpc.ready().await.map_err(|e| Error::Connect {
-            endpoint: shared.cfg.endpoint.clone(),
-            reason: e.to_string(),
-        })?;
+        let mut grpc = shared.transport.grpc().await?;
         let path = http::uri::PathAndQuery::from_static(SUBSCRIBE_PATH);
         let mut replies = grpc
             .streaming(req, path, RawCodec::default())
