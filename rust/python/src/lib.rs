@@ -6,6 +6,7 @@ mod client;
 mod errors;
 mod publish;
 mod query;
+mod received;
 mod runtime;
 mod server;
 mod subscribe;

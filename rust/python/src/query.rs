@@ -21,8 +21,8 @@ use pyo3::types::{PyBytes, PyList};
 use crate::bridge::{complete, Waiter};
 use crate::client::{run, Client};
 use crate::errors::to_py;
+use crate::received::{build_events, log_warnings, MAX_PAGE};
 use crate::runtime::{block_on, runtime};
-use crate::subscribe::{build_events, log_warnings, MAX_PAGE};
 
 /// Builds a `Query` from the SQL text and `(name, kind, value)` parameters, kind being
 /// the `Parameter` field (`i`, `d`, `b`, `y` or `s`) that

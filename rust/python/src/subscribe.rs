@@ -1,10 +1,8 @@
-//! `_core.Subscription`: the Python handle on one Rust subscription, and the conversion
-//! of received events into `pyensign_fast.events.Event`s shared with EnSQL cursors.
+//! `_core.Subscription`: the Python handle on one Rust subscription.
 //!
 //! One FFI call per page: `poll` (non-blocking) and `next_batch` (awaitable, or blocking
-//! with `waiter=None`) hand back up to `max` ready events as a list of `Event`s. Rust
-//! turns each decoded event into a plain tuple (payload copied into a `bytes`, ids,
-//! ints) and one call to `events._received_batch` turns the whole page into `Event`s.
+//! with `waiter=None`) hand back up to `max` ready events as a list of `Event`s, built
+//! by `received.rs`.
 //! Acks queued by Python since the last call ride along in the same call (`acks`), so
 //! the per-event cost of `event.ack()` is a `list.append`.
 //!
@@ -13,160 +11,20 @@
 //! runtime (through the notifier, or blocking with the GIL released). The subscription's
 //! own task runs on the runtime and never touches Python.
 
-use ensign_client::subscriber::{Id, Pop, Received, Reply};
+use ensign_client::subscriber::{Pop, Reply};
 use ensign_client::SubscribeOptions;
 use ensign_proto::api;
 use prost::Message;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
-use pyo3::{ffi, intern};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use crate::bridge::{complete, Waiter};
 use crate::client::{run, Client};
 use crate::errors::to_py;
 use crate::query::build_query;
+use crate::received::{build_events, log_warnings, MAX_PAGE};
 use crate::runtime::{block_on, runtime};
-
-/// Largest page handed to Python in one call.
-pub const MAX_PAGE: usize = 4096;
-
-static BUILDER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static EVENT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-
-/// Makes empty instances of a Python class the way `object.__new__(cls)` does (its
-/// `tp_alloc`: zeroed slots, tracked by the GC), without a Python-level call.
-struct Alloc<'py> {
-    cls: Bound<'py, PyType>,
-    alloc: Option<ffi::allocfunc>,
-}
-
-impl<'py> Alloc<'py> {
-    fn new(cls: Bound<'py, PyType>) -> Self {
-        // SAFETY: `cls` is a live type object; Py_tp_alloc is readable from any heap type
-        // (our classes are Python classes), and NULL otherwise, when we fall back.
-        let slot = unsafe { ffi::PyType_GetSlot(cls.as_type_ptr(), ffi::Py_tp_alloc) };
-        let alloc = (!slot.is_null()).then(|| {
-            // SAFETY: the slot holds an `allocfunc`, per the type slot's definition.
-            unsafe { std::mem::transmute::<*mut std::ffi::c_void, ffi::allocfunc>(slot) }
-        });
-        Alloc { cls, alloc }
-    }
-
-    fn make(&self) -> PyResult<Bound<'py, PyAny>> {
-        let py = self.cls.py();
-        match self.alloc {
-            // SAFETY: calling the type's own allocator with the type; it returns a new
-            // reference or NULL with an exception set.
-            Some(alloc) => unsafe {
-                Bound::from_owned_ptr_or_err(py, alloc(self.cls.as_type_ptr(), 0))
-            },
-            None => py
-                .get_type::<pyo3::types::PyAny>()
-                .call_method1("__new__", (&self.cls,)),
-        }
-    }
-}
-
-/// Builds `Event`s for `items` in one call to `events._received_batch(rows, sub)`.
-/// `sub` is the ack target of received events, or `None` for query results.
-pub fn build_events<'py>(
-    py: Python<'py>,
-    items: Vec<Received>,
-    sub: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let builder = BUILDER.import(py, "pyensign_fast.events", "_received_batch")?;
-    // NOTE: the instances are allocated here (no `object.__new__` call per object from
-    // Python: ~80 ns saved per event) and filled by `_received_batch`'s slot stores.
-    let event_cls = match sub.getattr_opt(intern!(py, "event_class"))? {
-        Some(c) if !sub.is_none() => c.cast_into::<PyType>()?,
-        _ => EVENT.import(py, "pyensign_fast.events", "Event")?.clone(),
-    };
-    let events = Alloc::new(event_cls);
-    let types = Alloc::new(TYPE.import(py, "pyensign_fast.schema", "Type")?.clone());
-    let mut rows = Vec::with_capacity(items.len());
-    // NOTE: most pages come from one topic, one schema and one commit: share the topic id
-    // `bytes`, the schema name `str` and the commit time `int` (all immutable) instead of
-    // making one per event.
-    let mut topic: Option<(Id, Bound<'py, PyBytes>)> = None;
-    let mut name: Option<(bytes::Bytes, Bound<'py, PyString>)> = None;
-    let mut commit: Option<(i64, Bound<'py, PyAny>)> = None;
-    for r in items {
-        let topic_obj = match &topic {
-            Some((raw, obj)) if *raw == r.topic_id => obj.clone(),
-            _ => {
-                let obj = PyBytes::new(py, &r.topic_id);
-                topic = Some((r.topic_id.clone(), obj.clone()));
-                obj
-            }
-        };
-        let name_obj = match &name {
-            Some((raw, obj)) if *raw == r.type_name => obj.clone(),
-            _ => {
-                let obj = PyString::new(py, &r.type_name());
-                name = Some((r.type_name.clone(), obj.clone()));
-                obj
-            }
-        };
-        let committed = match r.committed_ns() {
-            None => None,
-            Some(ns) => Some(match &commit {
-                Some((v, obj)) if *v == ns => obj.clone(),
-                _ => {
-                    let obj = ns.into_pyobject(py)?.into_any();
-                    commit = Some((ns, obj.clone()));
-                    obj
-                }
-            }),
-        };
-        let meta = match &r.metadata {
-            None => None,
-            Some(m) => {
-                let d = PyDict::new(py);
-                for (k, v) in m.iter() {
-                    d.set_item(k, v)?;
-                }
-                Some(d)
-            }
-        };
-        let (major, minor, patch) = r.type_version;
-        let none = || py.None().into_bound(py);
-        let row: [Bound<'py, PyAny>; 13] = [
-            events.make()?,
-            types.make()?,
-            PyBytes::new(py, &r.data).into_any(),
-            r.mimetype.into_pyobject(py)?.into_any(),
-            meta.map_or_else(none, Bound::into_any),
-            name_obj.into_any(),
-            major.into_pyobject(py)?.into_any(),
-            minor.into_pyobject(py)?.into_any(),
-            patch.into_pyobject(py)?.into_any(),
-            r.created_ns().into_pyobject(py)?.into_any(),
-            PyBytes::new(py, &r.id).into_any(),
-            topic_obj.into_any(),
-            committed.unwrap_or_else(none),
-        ];
-        rows.push(PyTuple::new(py, row)?);
-    }
-    let rows = PyList::new(py, rows)?;
-    builder.call1((rows, sub))
-}
-
-/// Logs warnings about skipped events on the `pyensign_fast` logger.
-pub fn log_warnings(py: Python<'_>, warnings: Vec<String>) -> PyResult<()> {
-    if warnings.is_empty() {
-        return Ok(());
-    }
-    let logger = py
-        .import("logging")?
-        .call_method1("getLogger", ("pyensign_fast",))?;
-    for w in warnings {
-        logger.call_method1("warning", (w,))?;
-    }
-    Ok(())
-}
 
 /// Turns the Python ack queue (`bytes` for an ack, `(bytes, code)` for a nack) into
 /// replies, sends them in one go and empties the list.
