@@ -278,6 +278,19 @@ async def test_a_cancelled_wait_loses_nothing(client, topic):
     await sub.aclose()
 
 
+async def test_async_generator_methods(client, topic):
+    # pyensign's subscribe() was an async generator; its asend/athrow work here too.
+    sub = client.subscribe(topic)
+    await asyncio.wait_for(sub.ready(), WAIT)
+    await publish(client, topic, make(1))
+    assert (await asyncio.wait_for(sub.asend(None), WAIT)).data == b"e0"
+    with pytest.raises(ValueError, match="stop"):
+        await sub.athrow(ValueError("stop"))
+    assert sub._core.finished
+    with pytest.raises(StopAsyncIteration):
+        await sub.__anext__()
+
+
 async def test_closing_the_client_ends_its_subscriptions(client, topic):
     sub = client.subscribe(topic)
     await asyncio.wait_for(sub.ready(), WAIT)

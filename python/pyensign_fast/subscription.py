@@ -178,6 +178,19 @@ class Subscription:
             self._acks.flush()
             core.cancel()
 
+    # pyensign's subscribe() returned an async generator: its other two methods.
+    async def asend(self, value: Any) -> Event:
+        """Like ``__anext__`` (a subscription takes no values)."""
+        return await self.__anext__()
+
+    async def athrow(self, typ: Any, val: Any = None, tb: Any = None) -> Event:
+        """Close the subscription and raise the exception, as a finished async
+        generator would."""
+        await self.aclose()
+        if val is None:
+            val = typ() if isinstance(typ, type) else typ
+        raise val.with_traceback(tb) if tb is not None else val
+
     async def __aenter__(self) -> Subscription:
         return self
 
