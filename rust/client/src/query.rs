@@ -74,8 +74,22 @@ fn file(inbox: &Inbox, wires: &mut Vec<Bytes>) {
     }
 }
 
+/// Ends the results if the reader stops without doing so (a panic, or the runtime
+/// shutting down), so that the consumer gets an error instead of waiting forever.
+struct EndGuard(Arc<Inbox>);
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        // A no-op after a normal end or a close (the first end wins).
+        self.0.finish(Err(Error::Protocol(
+            "the query stopped unexpectedly".into(),
+        )));
+    }
+}
+
 /// Reads the rest of the results into the inbox.
 async fn read(inbox: Arc<Inbox>, mut stream: Streaming<Bytes>) {
+    let _guard = EndGuard(inbox.clone());
     let mut wires = Vec::with_capacity(256);
     let end = loop {
         inbox.wait_room().await;

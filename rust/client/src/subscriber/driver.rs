@@ -43,8 +43,24 @@ async fn closed(own: &mut watch::Receiver<Closing>, client: &mut watch::Receiver
     }
 }
 
+/// Ends the subscription if its task stops without doing so (a panic, or the runtime
+/// shutting down), so that consumers get an error instead of waiting forever.
+struct EndGuard(Arc<Shared>);
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        // A no-op after a normal end (the first end wins).
+        self.0.inbox.finish(Err(Error::Protocol(
+            "the subscription stopped unexpectedly".into(),
+        )));
+        self.0.done.send_replace(true);
+        self.0.changed.notify_waiters();
+    }
+}
+
 /// Runs the subscription until it is closed or fails for good.
 pub async fn run(shared: Arc<Shared>, mut client_closed: watch::Receiver<bool>) {
+    let _guard = EndGuard(shared.clone());
     let mut own = shared.closing.subscribe();
     let cfg = shared.cfg.clone();
     let mut gen = 0u32;
