@@ -291,6 +291,19 @@ async def test_async_generator_methods(client, topic):
         await sub.__anext__()
 
 
+async def test_concurrent_readers_of_one_subscription_lose_nothing(client, topic):
+    sub = client.subscribe(topic)
+    await asyncio.wait_for(sub.ready(), WAIT)
+    await publish(client, topic, make(600))
+
+    async def read(n: int) -> List[bytes]:
+        return [(await sub.__anext__()).data for _ in range(n)]
+
+    got = await asyncio.wait_for(asyncio.gather(read(300), read(300)), WAIT)
+    assert sorted(got[0] + got[1]) == sorted(e.data for e in make(600))
+    await sub.aclose()
+
+
 async def test_closing_the_client_ends_its_subscriptions(client, topic):
     sub = client.subscribe(topic)
     await asyncio.wait_for(sub.ready(), WAIT)

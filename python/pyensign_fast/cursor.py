@@ -50,6 +50,8 @@ class Cursor:
                     return False
                 if page:
                     page.reverse()
+                    # Another task may have refilled meanwhile: its results come first.
+                    page.extend(self._buf)
                     self._buf = page
                     return True
                 await _bridge.get_bridge().run(core.wait)

@@ -117,6 +117,8 @@ class Subscription:
                     break
                 if page:
                     page.reverse()
+                    # Another task may have refilled meanwhile: its events come first.
+                    page.extend(self._buf)
                     self._buf = page
                     self._arm_flush()
                     return page.pop()  # type: ignore[no-any-return]
