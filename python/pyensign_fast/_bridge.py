@@ -156,9 +156,7 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-_bridges: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Bridge] = (
-    weakref.WeakKeyDictionary()
-)
+_bridges: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Bridge] = weakref.WeakKeyDictionary()
 _last: Optional[Tuple[asyncio.AbstractEventLoop, Bridge]] = None
 
 
