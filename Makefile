@@ -50,7 +50,11 @@ fmt: $(PY)  ## Format Rust and Python
 	$(PY) -m ruff format python tests benches
 
 bench: install  ## Side-by-side benchmarks against pyensign (writes benches/results/)
-	$(PY) benches/run_all.py
+	$(PY) benches/publish_compare.py --repeat 3
+	$(PY) benches/subscribe_compare.py --repeat 3
+	$(PY) benches/server_sdk.py --repeat 3
+	$(PY) benches/bench_event_create.py
+	$(CARGO) bench -p ensign-server --bench server_ingest -- --events 2000000
 
 demo: install  ## Publish and consume a large stream through the embedded local server
 	$(VENV)/bin/pyensign-fast demo
