@@ -2,8 +2,12 @@
 //! stream and the unary RPCs (topics, project info, status). Cheap to clone; every clone
 //! shares the same connection and publisher.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+use ensign_proto::api::ensign_client::EnsignClient;
+use tonic::transport::Channel;
 
 use ensign_proto::api::{
     topic_mod, HealthCheck, InfoRequest, PageInfo, ProjectInfo, Query, QueryExplanation,
@@ -99,16 +103,23 @@ impl Client {
         self.inner.streams_closed.subscribe()
     }
 
+    /// One unary call: the message goes out with the bearer token, the reply comes back.
+    async fn call<M, R, F, Fut>(&self, msg: M, rpc: F) -> Result<R>
+    where
+        F: FnOnce(EnsignClient<Channel>, tonic::Request<M>) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<R>, tonic::Status>>,
+    {
+        let req = self.inner.transport.request(msg).await?;
+        let client = self.inner.transport.ensign()?;
+        Ok(rpc(client, req).await?.into_inner())
+    }
+
     /// `Status`: the server's health (needs no token, but one is sent when configured).
     pub async fn status(&self) -> Result<ServiceState> {
-        let req = self.inner.transport.request(HealthCheck::default()).await?;
-        Ok(self
-            .inner
-            .transport
-            .ensign()?
-            .status(req)
-            .await?
-            .into_inner())
+        self.call(HealthCheck::default(), |mut c, r| async move {
+            c.status(r).await
+        })
+        .await
     }
 
     /// `CreateTopic` with just a name.
@@ -117,33 +128,18 @@ impl Client {
             name: name.to_string(),
             ..Default::default()
         };
-        let req = self.inner.transport.request(topic).await?;
-        Ok(self
-            .inner
-            .transport
-            .ensign()?
-            .create_topic(req)
-            .await?
-            .into_inner())
+        self.call(topic, |mut c, r| async move { c.create_topic(r).await })
+            .await
     }
 
     /// One page of `ListTopics`.
     pub async fn list_topics(&self, page_size: u32, page_token: &str) -> Result<TopicsPage> {
-        let req = self
-            .inner
-            .transport
-            .request(PageInfo {
-                page_size,
-                next_page_token: page_token.to_string(),
-            })
-            .await?;
-        Ok(self
-            .inner
-            .transport
-            .ensign()?
-            .list_topics(req)
-            .await?
-            .into_inner())
+        let page = PageInfo {
+            page_size,
+            next_page_token: page_token.to_string(),
+        };
+        self.call(page, |mut c, r| async move { c.list_topics(r).await })
+            .await
     }
 
     /// Every topic of the project, paging through `ListTopics`.
@@ -162,21 +158,12 @@ impl Client {
 
     /// One page of `TopicNames`.
     pub async fn topic_names(&self, page_size: u32, page_token: &str) -> Result<TopicNamesPage> {
-        let req = self
-            .inner
-            .transport
-            .request(PageInfo {
-                page_size,
-                next_page_token: page_token.to_string(),
-            })
-            .await?;
-        Ok(self
-            .inner
-            .transport
-            .ensign()?
-            .topic_names(req)
-            .await?
-            .into_inner())
+        let page = PageInfo {
+            page_size,
+            next_page_token: page_token.to_string(),
+        };
+        self.call(page, |mut c, r| async move { c.topic_names(r).await })
+            .await
     }
 
     /// Every `TopicName` of the project (names are hashes on the wire), paging through
@@ -214,22 +201,13 @@ impl Client {
 
     /// `TopicExists` by name and/or id string.
     pub async fn topic_exists(&self, name: &str, topic_id: &str) -> Result<TopicExistsInfo> {
-        let req = self
-            .inner
-            .transport
-            .request(TopicName {
-                name: name.to_string(),
-                topic_id: topic_id.to_string(),
-                project_id: String::new(),
-            })
-            .await?;
-        Ok(self
-            .inner
-            .transport
-            .ensign()?
-            .topic_exists(req)
-            .await?
-            .into_inner())
+        let query = TopicName {
+            name: name.to_string(),
+            topic_id: topic_id.to_string(),
+            project_id: String::new(),
+        };
+        self.call(query, |mut c, r| async move { c.topic_exists(r).await })
+            .await
     }
 
     /// `RetrieveTopic` by 16-byte id.
@@ -238,62 +216,41 @@ impl Client {
             id: bytes::Bytes::copy_from_slice(id),
             ..Default::default()
         };
-        let req = self.inner.transport.request(topic).await?;
-        Ok(self
-            .inner
-            .transport
-            .ensign()?
-            .retrieve_topic(req)
-            .await?
-            .into_inner())
+        self.call(topic, |mut c, r| async move { c.retrieve_topic(r).await })
+            .await
     }
 
     /// `DeleteTopic`: archive or destroy the topic with this ULID string.
     pub async fn delete_topic(&self, id: &str, op: topic_mod::Operation) -> Result<TopicStatus> {
-        let req = self
-            .inner
-            .transport
-            .request(TopicMod {
-                id: id.to_string(),
-                operation: op as i32,
-            })
-            .await?;
-        Ok(self
-            .inner
-            .transport
-            .ensign()?
-            .delete_topic(req)
-            .await?
-            .into_inner())
+        let m = TopicMod {
+            id: id.to_string(),
+            operation: op as i32,
+        };
+        self.call(m, |mut c, r| async move { c.delete_topic(r).await })
+            .await
     }
 
     /// `SetTopicPolicy`.
     pub async fn set_topic_policy(&self, policy: TopicPolicy) -> Result<TopicStatus> {
-        let req = self.inner.transport.request(policy).await?;
-        Ok(self
-            .inner
-            .transport
-            .ensign()?
-            .set_topic_policy(req)
-            .await?
-            .into_inner())
+        self.call(
+            policy,
+            |mut c, r| async move { c.set_topic_policy(r).await },
+        )
+        .await
     }
 
     /// `Info` for the given 16-byte topic ids (all topics when empty).
     pub async fn info(&self, topics: Vec<bytes::Bytes>) -> Result<ProjectInfo> {
-        let req = self.inner.transport.request(InfoRequest { topics }).await?;
-        Ok(self.inner.transport.ensign()?.info(req).await?.into_inner())
+        self.call(
+            InfoRequest { topics },
+            |mut c, r| async move { c.info(r).await },
+        )
+        .await
     }
 
     /// `Explain` an EnSQL query.
     pub async fn explain(&self, query: Query) -> Result<QueryExplanation> {
-        let req = self.inner.transport.request(query).await?;
-        Ok(self
-            .inner
-            .transport
-            .ensign()?
-            .explain(req)
-            .await?
-            .into_inner())
+        self.call(query, |mut c, r| async move { c.explain(r).await })
+            .await
     }
 }
