@@ -47,6 +47,43 @@ where
     }
 }
 
+/// Waits on the runtime until `ready` resolves, then builds the result with the GIL held
+/// (through the notifier, or on this thread when blocking). With a waiter, `take` runs
+/// only if the future is still wanted, so a cancelled `await` never takes (and loses)
+/// what `take` would have handed over.
+pub fn take_when_ready<W, T>(
+    py: Python<'_>,
+    waiter: Waiter,
+    ready: W,
+    take: T,
+) -> PyResult<Py<PyAny>>
+where
+    W: Future<Output = ()> + Send + 'static,
+    T: FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send + 'static,
+{
+    match waiter {
+        Some((notifier, future)) => {
+            let core = notifier.get().core.clone();
+            let wanted = future.clone_ref(py);
+            runtime()?.spawn(async move {
+                ready.await;
+                let make = move |py: Python<'_>| {
+                    if wanted.bind(py).call_method0("done")?.is_truthy()? {
+                        return Ok(py.None());
+                    }
+                    take(py)
+                };
+                complete(&core, future, Box::new(make));
+            });
+            Ok(py.None())
+        }
+        None => {
+            block_on(py, ready)?;
+            take(py)
+        }
+    }
+}
+
 /// A connection to an Ensign server.
 #[pyclass(frozen, module = "pyensign_fast._core")]
 pub struct Client {

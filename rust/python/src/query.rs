@@ -18,11 +18,10 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use crate::bridge::{complete, Waiter};
-use crate::client::{run, Client};
+use crate::bridge::Waiter;
+use crate::client::{run, take_when_ready, Client};
 use crate::errors::to_py;
 use crate::received::{build_events, log_warnings, MAX_PAGE};
-use crate::runtime::{block_on, runtime};
 
 /// Builds a `Query` from the SQL text and `(name, kind, value)` parameters, kind being
 /// the `Parameter` field (`i`, `d`, `b`, `y` or `s`) that
@@ -94,35 +93,11 @@ impl QueryCursor {
     /// `waiter=None` blocks with the GIL released.
     fn next_batch(&self, py: Python<'_>, max: usize, waiter: Waiter) -> PyResult<Py<PyAny>> {
         let c = self.inner.clone();
-        match waiter {
-            Some((notifier, future)) => {
-                let core = notifier.get().core.clone();
-                // Events are popped only for a future that still wants them: a cancelled
-                // `await` must not take (and lose) a page.
-                let wanted = future.clone_ref(py);
-                runtime()?.spawn(async move {
-                    c.wait().await;
-                    complete(
-                        &core,
-                        future,
-                        Box::new(move |py| {
-                            if wanted.bind(py).call_method0("done")?.is_truthy()? {
-                                return Ok(py.None());
-                            }
-                            let got = pop_events(py, &c, max)?;
-                            Ok(got.map_or_else(|| py.None(), |l| l.unbind()))
-                        }),
-                    );
-                });
-                Ok(py.None())
-            }
-            None => {
-                let w = c.clone();
-                block_on(py, async move { w.wait().await })?;
-                let got = pop_events(py, &c, max)?;
-                Ok(got.map_or_else(|| py.None(), |l| l.unbind()))
-            }
-        }
+        let w = c.clone();
+        take_when_ready(py, waiter, async move { w.wait().await }, move |py| {
+            let got = pop_events(py, &c, max)?;
+            Ok(got.map_or_else(|| py.None(), |l| l.unbind()))
+        })
     }
 
     /// Resolves (to `None`) once events are buffered or the stream has ended; pair

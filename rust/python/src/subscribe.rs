@@ -19,12 +19,12 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
-use crate::bridge::{complete, Waiter};
-use crate::client::{run, Client};
+use crate::bridge::Waiter;
+use crate::client::{run, take_when_ready, Client};
 use crate::errors::to_py;
 use crate::query::build_query;
 use crate::received::{build_events, log_warnings, MAX_PAGE};
-use crate::runtime::{block_on, runtime};
+use crate::runtime::runtime;
 
 /// Turns the Python ack queue (`bytes` for an ack, `(bytes, code)` for a nack) into
 /// replies, sends them in one go and empties the list.
@@ -178,35 +178,11 @@ impl Subscription {
         waiter: Waiter,
     ) -> PyResult<Py<PyAny>> {
         let s = self.inner.detached();
-        match waiter {
-            Some((notifier, future)) => {
-                let core = notifier.get().core.clone();
-                // Events are popped only for a future that still wants them: a cancelled
-                // `await` must not take (and lose) a page.
-                let wanted = future.clone_ref(py);
-                runtime()?.spawn(async move {
-                    s.wait().await;
-                    complete(
-                        &core,
-                        future,
-                        Box::new(move |py| {
-                            if wanted.bind(py).call_method0("done")?.is_truthy()? {
-                                return Ok(py.None());
-                            }
-                            let got = pop_events(py, &s, max, sub.bind(py))?;
-                            Ok(got.map_or_else(|| py.None(), |l| l.unbind()))
-                        }),
-                    );
-                });
-                Ok(py.None())
-            }
-            None => {
-                let w = s.clone();
-                block_on(py, async move { w.wait().await })?;
-                let got = pop_events(py, &s, max, sub.bind(py))?;
-                Ok(got.map_or_else(|| py.None(), |l| l.unbind()))
-            }
-        }
+        let w = s.clone();
+        take_when_ready(py, waiter, async move { w.wait().await }, move |py| {
+            let got = pop_events(py, &s, max, sub.bind(py))?;
+            Ok(got.map_or_else(|| py.None(), |l| l.unbind()))
+        })
     }
 
     /// Resolves (to `None`) once events are buffered or the stream has ended; pair
