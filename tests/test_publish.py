@@ -196,3 +196,11 @@ def test_events_state_before_publishing():
     e = make(1)[0]
     assert e._state is None or e.published() is False
     assert str(EventState.INITIALIZED) == "EventState.INITIALIZED"
+
+
+@pytest.mark.parametrize("bad", [{"data": b"x"}, b"raw bytes", None], ids=["dict", "bytes", "none"])
+async def test_non_events_are_refused_before_anything_is_sent(client, topic, bad):
+    good = make(2)
+    with pytest.raises(TypeError, match="events must be Event objects; item 1 is a"):
+        await client.publish(topic, [good[0], bad, good[1]])
+    assert not good[0].published() and not good[1].published()

@@ -14,7 +14,8 @@ use parking_lot::Mutex;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
 
 use crate::bridge::{Callbacks, Item, NotifierCore};
 
@@ -25,6 +26,7 @@ const OUTCOME_MASK: u8 = 3;
 const WAITER: u8 = 0x80;
 
 static NEXT_BATCH: AtomicU64 = AtomicU64::new(1);
+static EVENT_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 #[derive(Default, Clone)]
 struct SlotResult {
@@ -290,6 +292,20 @@ pub fn publish_batch(
     let state = &batch.get().state;
     if state.states.len() != total {
         return Err(PyValueError::new_err("the batch does not match the events"));
+    }
+    if start == 0 {
+        // Refuse a batch with a non-event in it before any of it is admitted (later calls
+        // of the same batch would otherwise publish the first part, then fail).
+        let event_cls = EVENT_CLASS.import(py, "pyensign_fast.events", "Event")?;
+        for (i, ev) in seq.try_iter()?.enumerate() {
+            let ev = ev?;
+            if !ev.is_instance(event_cls)? {
+                return Err(PyTypeError::new_err(format!(
+                    "events must be Event objects; item {i} is a {}",
+                    ev.get_type().name()?
+                )));
+            }
+        }
     }
     // Read only what the window can take now: the rest waits for room.
     let want = publisher.room_for(total - start, 128);
