@@ -105,14 +105,11 @@ impl QueryCursor {
     /// loses nothing.
     fn wait(&self, py: Python<'_>, waiter: Waiter) -> PyResult<Py<PyAny>> {
         let w = self.inner.clone();
-        run(
+        take_when_ready(
             py,
             waiter,
-            async move {
-                w.wait().await;
-                Ok(())
-            },
-            |py, ()| Ok(py.None()),
+            async move { w.wait().await },
+            |py| Ok(py.None()),
         )
     }
 

@@ -190,14 +190,11 @@ impl Subscription {
     /// loses nothing.
     fn wait(&self, py: Python<'_>, waiter: Waiter) -> PyResult<Py<PyAny>> {
         let w = self.inner.detached();
-        run(
+        take_when_ready(
             py,
             waiter,
-            async move {
-                w.wait().await;
-                Ok(())
-            },
-            |py, ()| Ok(py.None()),
+            async move { w.wait().await },
+            |py| Ok(py.None()),
         )
     }
 
