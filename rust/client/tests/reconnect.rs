@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use common::*;
 use ensign_client::publisher::CODE_TIMEOUT;
-use ensign_client::Admit;
 
 use common::Recorder;
 
@@ -45,22 +44,7 @@ async fn events_survive_a_server_restart() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         durable_server(&path, port).await
     });
-    let mut done = 10_000;
-    while done < fields.len() {
-        match p
-            .try_publish(&topic, &fields[done..], &sink, done as u32)
-            .unwrap()
-        {
-            Admit::Accepted(n) => done += n,
-            Admit::UnknownTopic => panic!("unknown topic"),
-        }
-        if done < fields.len() {
-            tokio::time::timeout(WAIT, p.wait_for_room())
-                .await
-                .unwrap()
-                .unwrap();
-        }
-    }
+    publish_from(&p, &topic, &fields, 10_000, &sink).await;
     let srv = restarted.await.unwrap();
     tokio::time::timeout(WAIT, count.wait_for(30_000))
         .await

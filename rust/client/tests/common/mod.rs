@@ -73,7 +73,19 @@ pub async fn publish_all(
     fields: &[EventFields<'_>],
     sink: &Arc<dyn OutcomeSink>,
 ) {
-    let mut done = 0;
+    publish_from(p, topic, fields, 0, sink).await
+}
+
+/// Publishes `fields[start..]` (event `i` reports as index `i`), waiting for room
+/// whenever the window is full.
+pub async fn publish_from(
+    p: &Publisher,
+    topic: &TopicId,
+    fields: &[EventFields<'_>],
+    start: usize,
+    sink: &Arc<dyn OutcomeSink>,
+) {
+    let mut done = start;
     while done < fields.len() {
         match p
             .try_publish(topic, &fields[done..], sink, done as u32)
