@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any, Dict, List, Tuple, Union
 
 from pyensign_fast import mimetypes as mtype
+from pyensign_fast._core import gc_track as _gc_track
 from pyensign_fast.outcome import EventOutcome, EventState
 from pyensign_fast.schema import _TYPE_CACHE, Type, _event_type_parts
 from pyensign_fast.timestamps import Timestamp
@@ -192,6 +193,7 @@ class Event(EventOutcome):
     @created.setter
     def created(self, value: Any) -> None:
         self._created = pbtime.to_nanoseconds(value)
+        _gc_track(self)
 
     @property
     def topic_id(self) -> ULID | None:

@@ -14,6 +14,7 @@ import asyncio
 from enum import Enum
 from typing import Any, Tuple
 
+from pyensign_fast._core import gc_track as _gc_track
 from pyensign_fast.ack import Ack as _WaitAck
 from pyensign_fast.exceptions import CouldNotAck, CouldNotNack, NackError, PyEnsignError
 from pyensign_fast.messages import Nack as _Nack
@@ -109,6 +110,7 @@ class EventOutcome:
     @id.setter
     def id(self, value: Any) -> None:
         self._id = value
+        _gc_track(self)
 
     @property
     def committed(self) -> Any:
@@ -130,6 +132,7 @@ class EventOutcome:
     @committed.setter
     def committed(self, value: Any) -> None:
         self._committed = value
+        _gc_track(self)
 
     @property
     def error(self) -> Any:
@@ -147,6 +150,7 @@ class EventOutcome:
     @error.setter
     def error(self, value: Any) -> None:
         self._error = value
+        _gc_track(self)
 
     def published(self) -> bool:
         """True once the event was sent to the server (or has an outcome)."""
@@ -240,7 +244,8 @@ class EventOutcome:
         )
 
     # pyensign's state setters, kept for code that drives events by hand. They detach
-    # the event from its batch, since the caller now owns the outcome.
+    # the event from its batch, since the caller now owns the outcome, and track it with
+    # the cyclic GC again (see ``conversion/event.rs`` in the core).
     def mark_queued(self) -> None:
         self._batch = None
         self._state = EventState.QUEUED
@@ -254,13 +259,16 @@ class EventOutcome:
         self._id = ack.id
         self._committed = ack.committed
         self._state = _ACKED
+        _gc_track(self)
 
     def mark_nacked(self, nack: Any) -> None:
         self._batch = None
         self._error = nack
         self._state = _NACKED
+        _gc_track(self)
 
     def mark_subscribed(self, sub: Any) -> None:
         self._batch = None
         self._sub = sub
         self._state = _SUBSCRIBED
+        _gc_track(self)
