@@ -110,7 +110,21 @@ def test_received_event(benchmark: Any) -> None:
 
     def rows() -> list:
         return [
-            (new(Event), new(Type), PAYLOAD, 2, None, "Generic", 1, 0, 0, 1, b"r" * 10, b"t" * 16, 2)
+            (
+                new(Event),
+                new(Type),
+                PAYLOAD,
+                2,
+                None,
+                "Generic",
+                1,
+                0,
+                0,
+                1,
+                b"r" * 10,
+                b"t" * 16,
+                2,
+            )
             for _ in range(N)
         ]
 

@@ -43,23 +43,33 @@ RESULTS = ROOT / "benches" / "results"
 # rust = 0: the pure-Rust client has no such program.
 Row = Tuple[str, str, str, bool, int, float, int, int, int]
 ROWS: List[Row] = [
-    ("async def on_ack, batches of 1,000 built per batch, 100 B", "batches", "async", False, 100, 0, 30_000, 1_000_000, 1_000_000),
-    ("async def on_ack, 1,000,000 built up front and held, 100 B", "batches", "async", True, 100, 0, 30_000, 1_000_000, 0),
-    ("async def on_ack, batches of 1,000 built per batch, 1 KB", "batches", "async", False, 1024, 0, 30_000, 500_000, 500_000),
-    ("plain callbacks, batches of 1,000 built per batch, 100 B", "batches", "plain", False, 100, 0, 0, 1_000_000, 1_000_000),
-    ("no callbacks + flush(), batches of 1,000 built per batch, 100 B", "batches", "none", False, 100, 0, 30_000, 1_000_000, 1_000_000),
-    ("no callbacks + flush(), 1,000,000 built up front and held, 100 B", "batches", "none", True, 100, 0, 30_000, 1_000_000, 0),
-    ("one publish() per event at 10,000 ev/s, async def on_ack, 100 B", "rate", "async", False, 100, 10_000, 20_000, 50_000, 50_000),
-    ("one publish() per event at 2,000 ev/s, async def on_ack, 100 B", "rate", "async", False, 100, 2_000, 10_000, 20_000, 20_000),
-    ("one publish() per event at 10,000 ev/s, async def on_ack, 1 KB", "rate", "async", False, 1024, 10_000, 20_000, 50_000, 50_000),
-    ("one await event.wait_for_ack() per event, 100 B", "wait", "none", False, 100, 0, 30, 20_000, 0),
+    ("async def on_ack, batches of 1,000 built per batch, 100 B",
+     "batches", "async", False, 100, 0, 30_000, 1_000_000, 1_000_000),
+    ("async def on_ack, 1,000,000 built up front and held, 100 B",
+     "batches", "async", True, 100, 0, 30_000, 1_000_000, 0),
+    ("async def on_ack, batches of 1,000 built per batch, 1 KB",
+     "batches", "async", False, 1024, 0, 30_000, 500_000, 500_000),
+    ("plain callbacks, batches of 1,000 built per batch, 100 B",
+     "batches", "plain", False, 100, 0, 0, 1_000_000, 1_000_000),
+    ("no callbacks + flush(), batches of 1,000 built per batch, 100 B",
+     "batches", "none", False, 100, 0, 30_000, 1_000_000, 1_000_000),
+    ("no callbacks + flush(), 1,000,000 built up front and held, 100 B",
+     "batches", "none", True, 100, 0, 30_000, 1_000_000, 0),
+    ("one publish() per event at 10,000 ev/s, async def on_ack, 100 B",
+     "rate", "async", False, 100, 10_000, 20_000, 50_000, 50_000),
+    ("one publish() per event at 2,000 ev/s, async def on_ack, 100 B",
+     "rate", "async", False, 100, 2_000, 10_000, 20_000, 20_000),
+    ("one publish() per event at 10,000 ev/s, async def on_ack, 1 KB",
+     "rate", "async", False, 1024, 10_000, 20_000, 50_000, 50_000),
+    ("one await event.wait_for_ack() per event, 100 B",
+     "wait", "none", False, 100, 0, 30, 20_000, 0),
 ]  # fmt: skip
 
 SDKS = ("pyensign", "pyensign_fast", "rust")
 
 
 def run_cell(row: Row, sdk: str, srv: Server, tag: str, py: str, rust_bin: str, scale: int) -> dict:
-    name, program, callbacks, held, size, rate, n_py, n_fast, n_rust = row
+    _, program, callbacks, held, size, rate, n_py, n_fast, n_rust = row
     n = {"pyensign": n_py, "pyensign_fast": n_fast, "rust": n_rust}[sdk]
     if n == 0:
         return {}
@@ -106,7 +116,9 @@ def main() -> None:
             for r in range(a.repeat):
                 with Server() as srv:
                     python = py if sdk == "pyensign" else sys.executable
-                    res = run_cell(row, sdk, srv, f"{i}-{r}", python, rust_bin, 10 if a.quick else 1)
+                    res = run_cell(
+                        row, sdk, srv, f"{i}-{r}", python, rust_bin, 10 if a.quick else 1
+                    )
                 if res:
                     runs.append(res)
                     print(
@@ -130,7 +142,9 @@ def ratio(x: Optional[float], y: Optional[float]) -> Optional[float]:
     return x / y if x and y else None
 
 
-def render(results: Dict[str, Dict[str, dict]], sdks: List[str], a: argparse.Namespace, jitter: str) -> str:
+def render(
+    results: Dict[str, Dict[str, dict]], sdks: List[str], a: argparse.Namespace, jitter: str
+) -> str:
     cmd = "python benches/matrix.py" + (" --quick" if a.quick else "")
     cmd += f" --repeat {a.repeat}" if a.repeat != 1 else ""
     lines = [
@@ -161,13 +175,17 @@ def render(results: Dict[str, Dict[str, dict]], sdks: List[str], a: argparse.Nam
             if r.get("rss_built_mib"):
                 rss = f"{r['rss_built_mib']:.0f} → {r['rss_published_mib']:.0f}"
             x_py = fmt(ratio(r["events_per_s"], base)) if sdk != "pyensign" and not rate else ""
-            x_rust = fmt(ratio(r["events_per_s"], rust), 2) if sdk == "pyensign_fast" and not rate else ""
+            x_rust = (
+                fmt(ratio(r["events_per_s"], rust), 2)
+                if sdk == "pyensign_fast" and not rate
+                else ""
+            )
             lines.append(
                 f"| {name} | {sdk} | {r['events']:,} | {fmt(r['events_per_s'], 0)} "
                 f"| {fmt(r['cpu_per_event_us'], 2)} | {fmt(r.get('p50_us'), 0)} "
                 f"| {fmt(r.get('p99_us'), 0)} | {rss} | {x_py} | {x_rust} |"
             )
-    lines += ["", "## Goals (issue 7)", ""] + goals(results)
+    lines += ["", "## Goals (issue 7)", "", *goals(results)]
     lines += [
         "",
         "Rate rows: `events/s` is the offered rate; compare CPU per event and latency.",
@@ -187,20 +205,34 @@ def goals(results: Dict[str, Dict[str, dict]]) -> List[str]:
     held = results.get(ROWS[5][0], {}).get("pyensign_fast", {})
     rss_ratio = ratio(held.get("rss_published_mib"), held.get("rss_built_mib"))
     checks = [
-        ("async on_ack, per batch: ≥ 400k ev/s", get(0, "pyensign_fast", "events_per_s"), 400_000, True),
-        ("async on_ack, per batch: ≥ 70× pyensign", x(0, "pyensign_fast", "pyensign"), 70, True),
-        ("async on_ack, per batch: ≤ 2.5 µs CPU/event", get(0, "pyensign_fast", "cpu_per_event_us"), 2.5, False),
-        ("async on_ack, 1M held: ≥ 400k ev/s", get(1, "pyensign_fast", "events_per_s"), 400_000, True),
-        ("async on_ack, 1M held: ≥ 70× pyensign", x(1, "pyensign_fast", "pyensign"), 70, True),
-        ("async on_ack, 1M held: ≤ 2.5 µs CPU/event", get(1, "pyensign_fast", "cpu_per_event_us"), 2.5, False),
-        ("plain callbacks: ≥ 0.9× Rust", x(3, "pyensign_fast", "rust"), 0.9, True),
-        ("plain callbacks: ≤ 1.2 µs CPU/event", get(3, "pyensign_fast", "cpu_per_event_us"), 1.2, False),
-        ("no callbacks: ≥ 0.9× Rust", x(4, "pyensign_fast", "rust"), 0.9, True),
-        ("no callbacks: ≤ 1.2 µs CPU/event", get(4, "pyensign_fast", "cpu_per_event_us"), 1.2, False),
-        ("one publish() per event at 10k ev/s: ≤ 30 µs CPU/event", get(6, "pyensign_fast", "cpu_per_event_us"), 30, False),
-        ("one publish() per event at 2k ev/s: ≤ 50 µs CPU/event", get(7, "pyensign_fast", "cpu_per_event_us"), 50, False),
-        ("p99 publish→ack at 10k ev/s < 1,000 µs", get(6, "pyensign_fast", "p99_us"), 1000, False),
-        ("RSS after publishing 1M held ≤ 1.5× before", rss_ratio, 1.5, False),
+        ("async on_ack, per batch: ≥ 400k ev/s",
+         get(0, "pyensign_fast", "events_per_s"), 400_000, True),
+        ("async on_ack, per batch: ≥ 70× pyensign",
+         x(0, "pyensign_fast", "pyensign"), 70, True),
+        ("async on_ack, per batch: ≤ 2.5 µs CPU/event",
+         get(0, "pyensign_fast", "cpu_per_event_us"), 2.5, False),
+        ("async on_ack, 1M held: ≥ 400k ev/s",
+         get(1, "pyensign_fast", "events_per_s"), 400_000, True),
+        ("async on_ack, 1M held: ≥ 70× pyensign",
+         x(1, "pyensign_fast", "pyensign"), 70, True),
+        ("async on_ack, 1M held: ≤ 2.5 µs CPU/event",
+         get(1, "pyensign_fast", "cpu_per_event_us"), 2.5, False),
+        ("plain callbacks: ≥ 0.9× Rust",
+         x(3, "pyensign_fast", "rust"), 0.9, True),
+        ("plain callbacks: ≤ 1.2 µs CPU/event",
+         get(3, "pyensign_fast", "cpu_per_event_us"), 1.2, False),
+        ("no callbacks: ≥ 0.9× Rust",
+         x(4, "pyensign_fast", "rust"), 0.9, True),
+        ("no callbacks: ≤ 1.2 µs CPU/event",
+         get(4, "pyensign_fast", "cpu_per_event_us"), 1.2, False),
+        ("one publish() per event at 10k ev/s: ≤ 30 µs CPU/event",
+         get(6, "pyensign_fast", "cpu_per_event_us"), 30, False),
+        ("one publish() per event at 2k ev/s: ≤ 50 µs CPU/event",
+         get(7, "pyensign_fast", "cpu_per_event_us"), 50, False),
+        ("p99 publish→ack at 10k ev/s < 1,000 µs",
+         get(6, "pyensign_fast", "p99_us"), 1000, False),
+        ("RSS after publishing 1M held ≤ 1.5× before",
+         rss_ratio, 1.5, False),
     ]  # fmt: skip
     out = []
     for label, value, target, higher in checks:

@@ -124,7 +124,11 @@ async def test_exceptions_are_logged_never_raised(client, topic, caplog):
         await client.flush()
         for _ in range(10):
             await asyncio.sleep(0)
-    for text in ("eager callback bug", "late callback bug", "plain callback bug"):
+    for text in (
+        "RuntimeError: eager callback bug",
+        "ValueError: late callback bug",
+        "KeyError: 'plain callback bug'",
+    ):
         assert caplog.text.count(text) == 2, text
     # The stream and the bridge survived.
     more = make(3)
@@ -222,3 +226,68 @@ async def test_events_that_may_hold_cycles_stay_tracked(client, topic):
     await client.publish(topic, odd)
     await client.flush()
     assert gc.is_tracked(odd)
+
+
+# -- the drain itself (synthetic outcomes, no server) -----------------------------------
+
+
+def test_a_base_exception_in_a_callback_propagates_and_loses_nothing():
+    from pyensign_fast import _core
+
+    notifier = _core.Notifier()
+    seen = []
+
+    def on_ack(ack):
+        seen.append(ack.committed.nanos)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    notifier._push_outcomes(10, on_ack)
+    with pytest.raises(KeyboardInterrupt):
+        notifier.drain()
+    assert seen == [0, 1, 2]
+    assert notifier.drain() == []  # the rest, in order, on the next drain
+    assert seen == list(range(10))
+
+
+def test_drain_builds_pyensign_like_acks_and_nacks():
+    from pyensign_fast import _core
+    from pyensign_fast.messages import Ack, Nack
+    from pyensign_fast.timestamps import Timestamp
+
+    notifier = _core.Notifier()
+    acks, nacks = [], []
+    notifier._push_outcomes(2, acks.append)
+    notifier._push_outcomes(1, on_nack=nacks.append, nack=True)
+    assert notifier.drain() == []
+    assert [type(a) for a in acks] == [Ack, Ack]
+    assert isinstance(acks[1].committed, Timestamp)
+    assert (acks[1].committed.seconds, acks[1].committed.nanos) == (1_700_000_000, 1)
+    assert acks[1].id == bytes(15) + b"\x01"
+    assert type(nacks[0]) is Nack
+    assert (nacks[0].code, nacks[0].error) == (100, "synthetic")
+
+
+# -- the blocking client -----------------------------------------------------------------
+
+
+def test_sync_client_runs_coroutine_callbacks(server):
+    from pyensign_fast.sync import Ensign
+
+    seen, late = [], []
+
+    async def on_ack(ack):
+        seen.append(ack.id)
+
+    async def suspending(ack):
+        await asyncio.sleep(0.001)
+        late.append(ack.id)
+
+    with Ensign(endpoint=server.endpoint, insecure=True, auth_url="") as c:
+        c.create_topic("sync")
+        events = make(50)
+        c.publish("sync", events[:40], on_ack=on_ack)
+        c.publish("sync", events[40:], on_ack=suspending)
+        c.flush()
+        assert seen == [e.id for e in events[:40]]
+        assert late == [e.id for e in events[40:]]

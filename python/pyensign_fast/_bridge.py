@@ -67,6 +67,10 @@ class _Resume:
 
     def __await__(self) -> Generator[Any, None, Any]:
         coro, yielded = self.coro, self.yielded
+        if getattr(yielded, "_asyncio_future_blocking", None) is not None:
+            # The drain took the flag (as a task's step does) so that other eager
+            # coroutines could await the same future; it is awaited here, blocking.
+            yielded._asyncio_future_blocking = True
         while True:
             try:
                 yield yielded

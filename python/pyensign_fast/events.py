@@ -144,6 +144,7 @@ class Event(EventOutcome):
         self._error = None
         self._sub = None
         self._rlid = None
+        self._topic_id = None
 
     @classmethod
     def _received(

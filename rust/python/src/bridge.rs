@@ -167,7 +167,18 @@ fn call_back(
         // NOTE: run the coroutine eagerly: one `send` instead of a Task per event (a task
         // costs ~8 µs; this ~0.3 µs when the callback does not suspend).
         return match result.call_method1(intern!(py, "send"), (py.None(),)) {
-            Ok(yielded) => out.append((KIND_SUSPENDED, result, yielded)),
+            Ok(yielded) => {
+                // Like a task's step, take the future's "blocking" flag, so that the next
+                // eager coroutine may await the same future; the task that finishes this
+                // one sets it again before waiting (`_bridge._Resume`).
+                let flag = intern!(py, "_asyncio_future_blocking");
+                if let Some(blocking) = yielded.getattr_opt(flag)? {
+                    if blocking.is_truthy()? {
+                        yielded.setattr(flag, false)?;
+                    }
+                }
+                out.append((KIND_SUSPENDED, result, yielded))
+            }
             Err(e) if e.is_instance_of::<PyStopIteration>(py) => Ok(()),
             Err(e) => report(py, e, out),
         };

@@ -147,15 +147,14 @@ impl<'py> EventIn<'py> {
             intern!(py, "_committed"),
             intern!(py, "_error"),
             intern!(py, "_sub"),
-            intern!(py, "_rlid"),
-            intern!(py, "_topic_id"),
         ] {
             if !self.obj.getattr_opt(name)?.map_or(true, |v| acyclic(&v)) {
                 return Ok(());
             }
         }
         // `mimetype` is an int (checked by `read`); `_state` holds an `EventState`
-        // member and `_batch` a `PublishBatch`, neither of which refers to events.
+        // member and `_batch` a `PublishBatch`, neither of which refers to events;
+        // `_rlid` and `_topic_id` are bytes or `None`, set only by the SDK.
         untrack(&self.obj);
         Ok(())
     }
