@@ -19,7 +19,7 @@ use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
@@ -164,10 +164,11 @@ fn call_back(
     }
     let coroutine = COROUTINE_TYPE.import(py, "types", "CoroutineType")?;
     if result.is_exact_instance(coroutine) {
-        // NOTE: run the coroutine eagerly: one `send` instead of a Task per event (a task
+        // NOTE: run the coroutine eagerly: one step instead of a Task per event (a task
         // costs ~8 µs; this ~0.3 µs when the callback does not suspend).
-        return match result.call_method1(intern!(py, "send"), (py.None(),)) {
-            Ok(yielded) => {
+        return match step(&result) {
+            Step::Returned => Ok(()),
+            Step::Yielded(yielded) => {
                 // Like a task's step, take the future's "blocking" flag, so that the next
                 // eager coroutine may await the same future; the task that finishes this
                 // one sets it again before waiting (`_bridge._Resume`).
@@ -179,14 +180,73 @@ fn call_back(
                 }
                 out.append((KIND_SUSPENDED, result, yielded))
             }
-            Err(e) if e.is_instance_of::<PyStopIteration>(py) => Ok(()),
-            Err(e) => report(py, e, out),
+            Step::Raised(e) => report(py, e, out),
         };
     }
     if result.hasattr(intern!(py, "__await__"))? {
         out.append((KIND_AWAITABLE, result, py.None()))?;
     }
     Ok(())
+}
+
+/// What one step of a coroutine did.
+enum Step<'py> {
+    Returned,
+    Yielded(Bound<'py, PyAny>),
+    Raised(PyErr),
+}
+
+/// `PyIter_Send`, part of the stable ABI since Python 3.10 (looked up at run time: the
+/// module is built for 3.9's ABI, which lacks it).
+type IterSend = unsafe extern "C" fn(
+    *mut pyo3::ffi::PyObject,
+    *mut pyo3::ffi::PyObject,
+    *mut *mut pyo3::ffi::PyObject,
+) -> std::os::raw::c_int;
+
+static ITER_SEND: OnceLock<Option<IterSend>> = OnceLock::new();
+
+fn iter_send() -> Option<IterSend> {
+    *ITER_SEND.get_or_init(|| {
+        // SAFETY: dlsym with a NUL-terminated name; a non-null result is the address of
+        // CPython's `PyIter_Send`, whose signature is the one declared above.
+        unsafe {
+            let f = libc::dlsym(libc::RTLD_DEFAULT, c"PyIter_Send".as_ptr());
+            (!f.is_null()).then(|| std::mem::transmute::<*mut libc::c_void, IterSend>(f))
+        }
+    })
+}
+
+/// Sends `None` into a coroutine. NOTE: with `PyIter_Send` (Python ≥ 3.10) a coroutine
+/// that returns raises no `StopIteration`: ~0.2 µs less per callback than `coro.send`.
+fn step<'py>(coro: &Bound<'py, PyAny>) -> Step<'py> {
+    let py = coro.py();
+    let Some(send) = iter_send() else {
+        return match coro.call_method1(intern!(py, "send"), (py.None(),)) {
+            Ok(yielded) => Step::Yielded(yielded),
+            Err(e) if e.is_instance_of::<PyStopIteration>(py) => Step::Returned,
+            Err(e) => Step::Raised(e),
+        };
+    };
+    let mut out: *mut pyo3::ffi::PyObject = std::ptr::null_mut();
+    // SAFETY: a live coroutine and `None` (borrowed); `out` receives a new reference or
+    // NULL, per PyIter_Send's contract; the GIL is held.
+    let status = unsafe { send(coro.as_ptr(), py.None().as_ptr(), &mut out) };
+    match status {
+        // PYGEN_RETURN: `out` is the return value (ignored).
+        0 => {
+            // SAFETY: a new reference (or NULL) handed over by PyIter_Send.
+            drop(unsafe { Bound::from_owned_ptr_or_opt(py, out) });
+            Step::Returned
+        }
+        // PYGEN_NEXT: `out` is what the coroutine yielded.
+        1 => match unsafe { Bound::from_owned_ptr_or_opt(py, out) } {
+            Some(yielded) => Step::Yielded(yielded),
+            None => Step::Raised(PyErr::fetch(py)),
+        },
+        // PYGEN_ERROR: the exception is set.
+        _ => Step::Raised(PyErr::fetch(py)),
+    }
 }
 
 /// An exception raised by a callback: logged by Python, never raised into the loop.
