@@ -156,8 +156,7 @@ impl Client {
         }
         let rt = runtime()?;
         let _enter = rt.enter();
-        let inner =
-            ensign_client::Client::new(cfg).map_err(to_py)?;
+        let inner = ensign_client::Client::new(cfg).map_err(to_py)?;
         Ok(Client {
             inner,
             pid: crate::runtime::pid(),

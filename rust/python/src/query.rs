@@ -20,8 +20,8 @@ use pyo3::types::{PyBytes, PyList};
 
 use crate::bridge::Waiter;
 use crate::client::{run, take_when_ready, Client};
-use crate::errors::to_py;
 use crate::conversion::received::{build_events, log_warnings, MAX_PAGE};
+use crate::errors::to_py;
 
 /// Builds a `Query` from the SQL text and `(name, kind, value)` parameters, kind being
 /// the `Parameter` field (`i`, `d`, `b`, `y` or `s`) that

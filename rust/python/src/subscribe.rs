@@ -21,9 +21,9 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use crate::bridge::Waiter;
 use crate::client::{run, take_when_ready, Client};
+use crate::conversion::received::{build_events, log_warnings, MAX_PAGE};
 use crate::errors::to_py;
 use crate::query::build_query;
-use crate::conversion::received::{build_events, log_warnings, MAX_PAGE};
 use crate::runtime::runtime;
 
 /// Turns the Python ack queue (`bytes` for an ack, `(bytes, code)` for a nack) into

@@ -132,7 +132,7 @@ impl<'py> EventIn<'py> {
                 intern!(py, "_minor"),
                 intern!(py, "_patch"),
             ] {
-                ok = ok && self.ty.getattr_opt(name)?.map_or(true, |v| acyclic(&v));
+                ok = ok && self.ty.getattr_opt(name)?.is_none_or(|v| acyclic(&v));
             }
             if ok {
                 untrack(&self.ty);
@@ -148,7 +148,7 @@ impl<'py> EventIn<'py> {
             intern!(py, "_error"),
             intern!(py, "_sub"),
         ] {
-            if !self.obj.getattr_opt(name)?.map_or(true, |v| acyclic(&v)) {
+            if !self.obj.getattr_opt(name)?.is_none_or(|v| acyclic(&v)) {
                 return Ok(());
             }
         }

@@ -38,7 +38,12 @@ impl<'py> OutcomeObjects<'py> {
     }
 
     /// `messages.Ack(id=local_id, committed=Timestamp(seconds, nanos))`.
-    pub fn ack(&self, local_id: &[u8; 16], seconds: i64, nanos: i32) -> PyResult<Bound<'py, PyAny>> {
+    pub fn ack(
+        &self,
+        local_id: &[u8; 16],
+        seconds: i64,
+        nanos: i32,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let py = self.ack.py();
         let ts = self.timestamp.make()?;
         ts.setattr(intern!(py, "seconds"), seconds)?;

@@ -9,10 +9,10 @@
 //! Concurrency: runs on the calling thread with the GIL held; never waits.
 
 use ensign_client::subscriber::{Id, Received};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
-use pyo3::intern;
 
 use super::Alloc;
 
