@@ -15,7 +15,9 @@ an ``on_full`` policy).
 
 At interpreter exit, one WARNING on the ``pyensign_fast`` logger reports how many
 published events still had no outcome (nothing is flushed then: the program chose to
-exit; ``flush()``/``close()`` before exiting deliver them).
+exit; ``flush()``/``close()`` before exiting deliver them). A client dropped without
+``close()`` while events are in flight leaves its core handle here, so that those events
+still get their outcome in the background, and are counted at exit if they do not.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import atexit
 import logging
 import weakref
-from typing import Any, Callable, Dict, Generator, Optional, Sequence
+from typing import Any, Callable, Dict, Generator, List, Optional, Sequence
 
 from pyensign_fast.exceptions import EnsignClientClosingError, UnknownTopicError
 from pyensign_fast.topics import TopicCache
@@ -36,6 +38,9 @@ Plan = Generator[Any, Any, Any]
 EnsurePlan = Callable[[str], Plan]
 
 _sessions: weakref.WeakSet[Session] = weakref.WeakSet()
+# Core handles of clients dropped (not closed) with events still in flight: kept so that
+# those events can still get their outcome, and be counted at exit if they do not.
+_abandoned: List[Any] = []
 
 
 def publish_args(topic: Any, events: Sequence[Any]) -> Sequence[Any]:
@@ -155,16 +160,24 @@ class Session:
         """Events admitted and still without an outcome."""
         return int(self.core.pending())
 
+    def __del__(self) -> None:
+        try:
+            if not self.closed and self.core.pending():
+                _abandoned[:] = [core for core in _abandoned if core.pending()]
+                _abandoned.append(self.core)
+        except Exception:  # interpreter shutdown, a client inherited through fork()
+            pass
+
 
 @atexit.register
 def _warn_unflushed() -> None:
     pending = 0
-    for session in list(_sessions):
-        if not session.closed:
-            try:
-                pending += session.pending()
-            except Exception:  # a client inherited through fork(), for instance
-                continue
+    cores = [s.core for s in list(_sessions) if not s.closed] + _abandoned
+    for core in cores:
+        try:
+            pending += int(core.pending())
+        except Exception:  # a client inherited through fork(), for instance
+            continue
     if pending:
         logger.warning(
             "%d published event(s) had no ack or nack yet at interpreter exit and were "
