@@ -4,6 +4,7 @@ mod admin;
 mod bridge;
 mod client;
 mod conversion;
+mod dispatch;
 mod errors;
 mod publish;
 mod query;
