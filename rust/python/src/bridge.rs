@@ -8,10 +8,10 @@
 //! without `add_reader`); without a loop, a Python thread blocks in `wait()` with the
 //! GIL released.
 //!
-//! `drain()` (GIL held, on the consumer's thread) does the per-item work itself: it
-//! resolves futures, builds each `Ack`/`Nack` and calls `on_ack`/`on_nack`, running a
-//! coroutine callback eagerly (`coro.send(None)`) so that one that finishes without
-//! suspending costs no task. It hands back only what Python must finish: `wait_for_ack`
+//! `drain()` (GIL held, on the consumer's thread) does the per-item work itself
+//! (`dispatch.rs`): it resolves futures, builds each `Ack`/`Nack` and calls
+//! `on_ack`/`on_nack`, running a coroutine callback eagerly (one step) so that one that
+//! finishes without suspending costs no task. It hands back only what Python must finish: `wait_for_ack`
 //! wake-ups, coroutines that did suspend, other awaitables, and callback exceptions to
 //! log. See docs/architecture.md.
 
