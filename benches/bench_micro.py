@@ -5,7 +5,7 @@ run: ``tests/`` is the only test path). Saved JSON makes runs comparable::
     python -m pytest benches/bench_micro.py --benchmark-compare=benches/results/micro.json \\
         --benchmark-compare-fail=mean:25%
 
-Each benchmark times a batch of ``N`` operations (the ``per event`` figure is the mean
+Each benchmark times a batch of ``N`` operations (the ``per event`` figure is the median
 divided by ``N``, printed at the end): Event creation, one batch crossing into the core
 (admission of 1,000 events, against an in-process local server), one ack dispatch with a
 plain and with an ``async def`` callback (``Notifier.drain`` of synthetic acks, no
@@ -46,7 +46,7 @@ def sync_client() -> Iterator[Any]:
 
 
 def _record(benchmark: Any, name: str) -> None:
-    _per_event[name] = benchmark.stats.stats.mean / N * 1e6
+    _per_event[name] = benchmark.stats.stats.median / N * 1e6
 
 
 def test_event_creation(benchmark: Any) -> None:
@@ -136,6 +136,6 @@ def test_received_event(benchmark: Any) -> None:
 
 
 def test_zz_report() -> None:
-    """Prints the per-event figures (mean / N)."""
+    """Prints the per-event figures (median / N)."""
     for name, us in _per_event.items():
         print(f"{name:40} {us:8.3f} us per event")

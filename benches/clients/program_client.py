@@ -26,6 +26,7 @@ import asyncio
 import gc
 import importlib
 import json
+import os
 import resource
 import time
 from typing import Any, List
@@ -34,6 +35,23 @@ from typing import Any, List
 def cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+
+
+def thread_cpu() -> dict:
+    """CPU seconds per thread name (Linux ``/proc``): the event-loop thread vs the core's
+    tokio thread(s), to see where a program's CPU goes."""
+    out: dict = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                stat = f.read()
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2 :].split()
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    except OSError:
+        pass
+    return out
 
 
 def rss_mib() -> float:
@@ -96,6 +114,7 @@ async def run(a: argparse.Namespace) -> dict:
         rss_built = rss_mib()
     last: Any = None
     sent: List[float] = []
+    threads0 = thread_cpu()
     cpu0, t0 = cpu(), time.perf_counter()
     if a.program == "batches":
         for start in range(0, n, a.batch):
@@ -131,6 +150,10 @@ async def run(a: argparse.Namespace) -> dict:
             await asyncio.sleep(0.0005)
     seconds = time.perf_counter() - t0
     used = cpu() - cpu0
+    threads1 = thread_cpu()
+    per_thread = {
+        name: round((threads1[name] - threads0.get(name, 0.0)) / n * 1e6, 2) for name in threads1
+    }
     if a.held:
         gc.collect()
         rss_done = rss_mib()
@@ -151,6 +174,7 @@ async def run(a: argparse.Namespace) -> dict:
         "rss_published_mib": rss_done and round(rss_done, 1),
         "p50_us": None,
         "p99_us": None,
+        "thread_cpu_per_event_us": per_thread,
     }
     if ack_times:
         lat = sorted((t - s) * 1e6 for s, t in zip(sent, ack_times))
