@@ -72,14 +72,13 @@ class _Resume:
             # coroutines could await the same future; it is awaited here, blocking.
             yielded._asyncio_future_blocking = True
         while True:
+            thrown: BaseException | None = None
             try:
                 yield yielded
             except BaseException as exc:  # cancellation and throws go to the coroutine
-                step: Callable[[], Any] = lambda exc=exc: coro.throw(exc)  # noqa: E731
-            else:
-                step = lambda: coro.send(None)  # noqa: E731
+                thrown = exc
             try:
-                yielded = step()
+                yielded = coro.send(None) if thrown is None else coro.throw(thrown)
             except StopIteration as done:
                 return done.value
 
