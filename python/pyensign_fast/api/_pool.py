@@ -93,9 +93,7 @@ def _from_foreign(cls: Any, value: Any) -> Any:
 def _foreign_type(cls: Any, value: Any) -> bool:
     from google.protobuf.message import Message  # type: ignore[import-untyped, unused-ignore]
 
-    return isinstance(value, Message) and (
-        value.DESCRIPTOR.full_name == cls.DESCRIPTOR.full_name
-    )
+    return isinstance(value, Message) and (value.DESCRIPTOR.full_name == cls.DESCRIPTOR.full_name)
 
 
 def _accept_default_classes(cls: Any) -> None:

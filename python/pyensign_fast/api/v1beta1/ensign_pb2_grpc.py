@@ -21,8 +21,7 @@ try:
     import grpc  # type: ignore[import-untyped, unused-ignore]
 except ImportError as e:  # pragma: no cover - exercised in a subprocess test
     raise ImportError(
-        "pyensign_fast.api.v1beta1.ensign_pb2_grpc needs grpcio: "
-        "pip install 'pyensign-fast[grpc]'"
+        "pyensign_fast.api.v1beta1.ensign_pb2_grpc needs grpcio: pip install 'pyensign-fast[grpc]'"
     ) from e
 
 from pyensign_fast.api._pool import message_class
