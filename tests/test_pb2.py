@@ -12,15 +12,11 @@ import textwrap
 from typing import Any, Dict, List
 
 import pytest
-
-from _pyensign_tables import TABLES
-
-pytest.importorskip("google.protobuf")
-
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from _pyensign_tables import TABLES
 from pyensign_fast import mimetypes, nack
 from pyensign_fast.api.v1beta1 import (
     ensign_pb2,

@@ -12,7 +12,7 @@ from typing import Any
 from _cli import TIMEOUT, clean_env
 
 USER_TESTS = textwrap.dedent(
-    '''
+    """
     import json
 
     import pytest
@@ -54,7 +54,7 @@ USER_TESTS = textwrap.dedent(
     async def test_environment(ensign_env, ensign_topic):
         async with Ensign() as client:  # configured by ENSIGN_* only
             assert await client.topic_exists(ensign_topic)
-    '''
+    """
 )
 
 
