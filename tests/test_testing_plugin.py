@@ -58,13 +58,13 @@ USER_TESTS = textwrap.dedent(
 )
 
 
-def _pytest(path: Any, *options: str) -> subprocess.CompletedProcess:
+def _pytest(path: Any, *options: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options, str(path)],
         cwd=path.parent,  # no ini file: pytest's defaults, as in a user's project
         capture_output=True,
         text=True,
-        env=clean_env(),
+        env=clean_env(**env),
         timeout=TIMEOUT,
         check=False,
     )
@@ -77,6 +77,17 @@ def test_a_user_test_file_using_only_the_fixtures_passes(tmp_path: Any) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "6 passed" in result.stdout
     assert "PytestUnknownMarkWarning" not in result.stdout  # the marker is registered
+
+    # A shell configured for another server changes nothing.
+    elsewhere = _pytest(
+        path,
+        ENSIGN_ENDPOINT="127.0.0.1:1",
+        ENSIGN_NO_AUTHENTICATION="true",
+        ENSIGN_AUTH_URL="http://127.0.0.1:1",
+        ENSIGN_CLIENT_ID="someone",
+        ENSIGN_CLIENT_SECRET="else",
+    )
+    assert elsewhere.returncode == 0, elsewhere.stdout + elsewhere.stderr
 
     without = _pytest(path, "-p", "no:pyensign_fast")
     assert without.returncode != 0 and "fixture 'ensign_client' not found" in without.stdout

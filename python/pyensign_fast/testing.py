@@ -26,12 +26,16 @@ Fixtures (all function-scoped: every test gets a fresh, empty server):
   ``ENSIGN_NO_AUTHENTICATION`` and the credentials for ``ensign_server``, so that a plain
   ``Ensign()`` (or ``pyensign-fast`` in a subprocess) finds it; returns the server.
 
-Importing this module is cheap: the Rust core loads when a fixture is first used.
+The fixtures' clients are set up for their server whatever ``ENSIGN_*`` variables the
+shell has. Importing this module is cheap: the Rust core loads when a fixture is first
+used.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 from typing import Any, Dict, Iterator
 
 import pytest
@@ -89,16 +93,40 @@ def ensign_auth_server(request: pytest.FixtureRequest) -> Iterator[Any]:
         server.stop()
 
 
+@contextlib.contextmanager
+def _no_env_override() -> Iterator[None]:
+    # The clients read ENSIGN_NO_AUTHENTICATION even over an explicit auth_url: a shell
+    # set up for another server must not turn the fixtures' tokens off.
+    saved = os.environ.pop("ENSIGN_NO_AUTHENTICATION", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["ENSIGN_NO_AUTHENTICATION"] = saved
+
+
+def _options(server: Any) -> Dict[str, Any]:
+    return {
+        "endpoint": server.endpoint,
+        "insecure": True,
+        "auth_url": server.auth_url or "",
+        "client_id": server.client_id or "",
+        "client_secret": server.client_secret or "",
+    }
+
+
+def _client_of(server: Any) -> Any:
+    from pyensign_fast.ensign import Ensign
+
+    with _no_env_override():
+        return Ensign(**_options(server))
+
+
 def _sync_client_of(server: Any) -> Any:
     from pyensign_fast.sync import Ensign
 
-    return Ensign(
-        endpoint=server.endpoint,
-        insecure=True,
-        auth_url=server.auth_url or "",
-        client_id=server.client_id or "",
-        client_secret=server.client_secret or "",
-    )
+    with _no_env_override():
+        return Ensign(**_options(server))
 
 
 @pytest.fixture
@@ -147,7 +175,7 @@ except ImportError:  # no asyncio plugin: close on a loop of our own
     @pytest.fixture
     def ensign_client(ensign_server: Any) -> Iterator[Any]:
         """An asyncio ``Ensign`` for ``ensign_server``, closed after the test."""
-        client = ensign_server.client()
+        client = _client_of(ensign_server)
         try:
             yield client
         finally:
@@ -158,7 +186,7 @@ else:
     @pytest_asyncio.fixture
     async def ensign_client(ensign_server: Any) -> Any:
         """An asyncio ``Ensign`` for ``ensign_server``, closed after the test (on its loop)."""
-        client = ensign_server.client()
+        client = _client_of(ensign_server)
         try:
             yield client
         finally:
