@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
-from _cli import TIMEOUT, clean_env
 
+from _cli import TIMEOUT, clean_env
 from pyensign_fast.server import LocalEnsign
 
 README = Path(__file__).resolve().parent.parent / "README.md"
