@@ -147,6 +147,22 @@ def test_well_known_type_interop_survives_garbage_collection() -> None:
     assert out == "3"
 
 
+def test_our_descriptor_pool_resolves_any_in_json() -> None:
+    from google.protobuf import json_format
+    from google.protobuf.any_pb2 import Any as AnyPb
+
+    from pyensign_fast.api import descriptor_pool
+
+    pool = descriptor_pool()
+    assert pool.FindMessageTypeByName("ensign.v1beta1.Event") is event_pb2.Event.DESCRIPTOR
+    packed = AnyPb()
+    packed.Pack(event_pb2.Event(data=b"x"))
+    text = json_format.MessageToJson(packed, descriptor_pool=pool)
+    assert '"@type": "type.googleapis.com/ensign.v1beta1.Event"' in text
+    back = json_format.Parse(text, AnyPb(), descriptor_pool=pool)
+    assert back == packed
+
+
 def test_the_default_descriptor_pool_is_left_alone() -> None:
     from google.protobuf import descriptor_pool
 

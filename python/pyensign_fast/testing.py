@@ -184,7 +184,7 @@ except ImportError:  # no asyncio plugin: close on a loop of our own
 else:
 
     @pytest_asyncio.fixture
-    async def ensign_client(ensign_server: Any) -> Any:
+    async def ensign_client(ensign_server: Any) -> Any:  # type: ignore[misc, unused-ignore]
         """An asyncio ``Ensign`` for ``ensign_server``, closed after the test (on its loop)."""
         client = _client_of(ensign_server)
         try:

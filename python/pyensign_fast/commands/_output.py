@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import sys
-from typing import IO, Any, Dict, List, Mapping, Optional, Sequence
+from typing import IO, Any, Dict, Mapping, Optional, Sequence
 
 __all__ = [
     "event_json",
@@ -148,7 +148,7 @@ def _cell(value: Any, width: int = 0) -> str:
 
 def print_table(
     columns: Sequence[str],
-    rows: List[Sequence[Any]],
+    rows: Sequence[Sequence[Any]],
     file: IO[str] | None = None,
     title: str | None = None,
     numeric: Sequence[str] = (),

@@ -24,7 +24,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 from pyensign_fast.commands._bench_report import Latencies, Progress, report
 from pyensign_fast.commands._connection import (
@@ -128,6 +128,7 @@ class _Subscriber:
         add, stride, total = self.latency.add, self.stride, self.total
         loop = asyncio.get_running_loop()
         seen = -1
+        timer: Optional[asyncio.TimerHandle] = None
 
         def watchdog() -> None:
             # NOTE: a timer, not wait_for() per event (a task each: ~20 µs per event).
@@ -150,7 +151,8 @@ class _Subscriber:
                 if self.received >= total:
                     break
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
         self.last = perf()
         await self.subscription.aclose()
 
@@ -163,7 +165,7 @@ def _child_command(a: argparse.Namespace, topic: str, endpoint: str) -> List[str
     argv = [sys.executable, "-m", "pyensign_fast", "bench", "pub", topic]
     argv += ["--events", str(a.events), "--size", str(a.size), "--batch", str(a.batch)]
     argv += ["--no-progress", "--json", "--endpoint", endpoint, "--timeout", str(a.timeout)]
-    options = client_options(a) if not a.local else {"insecure": True, "auth_url": ""}
+    options: Dict[str, Any] = {"insecure": True, "auth_url": ""} if a.local else client_options(a)
     if options.get("insecure"):
         argv.append("--insecure")
     if options.get("auth_url") == "":

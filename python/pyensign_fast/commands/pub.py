@@ -170,7 +170,7 @@ async def _main(args: argparse.Namespace) -> int:
 
     try:
         if records is None:
-            payload = args.data.encode()
+            payload = str(args.data).encode()
             total = args.count or 1
             while published < total:
                 await publish([payload] * min(args.batch, total - published))
