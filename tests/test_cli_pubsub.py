@@ -88,6 +88,7 @@ def test_pub_exits_1_on_a_nack(server: LocalEnsign) -> None:
 def test_pub_and_sub_errors(server: LocalEnsign, tmp_path: Any) -> None:
     result = cli("pub", "nowhere", *conn(server), input=b"a\n")
     assert result.returncode == 1 and b"error:" in result.stderr
+    assert b"nowhere" in result.stderr and b"--ensure-exists creates it" in result.stderr
     result = cli("pub", "t", "--file", str(tmp_path / "missing"), *conn(server))
     assert result.returncode == 2 and b"cannot read" in result.stderr
     result = cli("sub", "nowhere", *conn(server))

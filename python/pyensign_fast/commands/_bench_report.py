@@ -43,7 +43,7 @@ FIELDS = (
 
 
 LATENCY_TEXT = {
-    "publish-ack": "publish() call → ack",
+    "publish-ack": "publish() call → ack of the batch's last event",
     "end-to-end": "event created → received",
 }
 
