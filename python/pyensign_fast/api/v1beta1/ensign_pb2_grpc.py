@@ -86,15 +86,16 @@ class EnsignStub:
     def __init__(self, channel: Any) -> None:
         for method in METHODS:
             make = getattr(channel, method.kind)
-            setattr(
-                self,
-                method.name,
-                make(
-                    method.path,
-                    request_serializer=method.request.SerializeToString,
-                    response_deserializer=method.response.FromString,
-                ),
-            )
+            options = {
+                "request_serializer": method.request.SerializeToString,
+                "response_deserializer": method.response.FromString,
+            }
+            try:
+                # grpcio >= 1.63 (what its generator emits): a faster call path.
+                call = make(method.path, _registered_method=True, **options)
+            except TypeError:
+                call = make(method.path, **options)
+            setattr(self, method.name, call)
 
 
 def _unimplemented(context: Any) -> Any:
