@@ -53,12 +53,18 @@ class _Flusher:
         self.out = out
         self.timer: Optional[asyncio.TimerHandle] = None
         self.interactive = bool(getattr(out, "isatty", lambda: False)())
+        self.error: Optional[OSError] = None
 
     def _tick(self) -> None:
         self.timer = None
-        self.out.flush()
+        try:
+            self.out.flush()
+        except OSError as e:  # e.g. the reader of a pipe left: raised with the next event
+            self.error = e
 
     def written(self) -> None:
+        if self.error is not None:
+            raise self.error
         if self.interactive:
             self.out.flush()
         elif self.timer is None:
