@@ -40,9 +40,9 @@ from typing import Any, Dict, Iterator
 
 import pytest
 
+# (ensign_client is registered under that name by one of two functions, below.)
 __all__ = [
     "ensign_auth_server",
-    "ensign_client",
     "ensign_env",
     "ensign_server",
     "ensign_sync_client",
@@ -172,8 +172,8 @@ try:
     import pytest_asyncio
 except ImportError:  # no asyncio plugin: close on a loop of our own
 
-    @pytest.fixture
-    def ensign_client(ensign_server: Any) -> Iterator[Any]:
+    @pytest.fixture(name="ensign_client")
+    def _ensign_client_closed_by_asyncio_run(ensign_server: Any) -> Iterator[Any]:
         """An asyncio ``Ensign`` for ``ensign_server``, closed after the test."""
         client = _client_of(ensign_server)
         try:
@@ -183,8 +183,8 @@ except ImportError:  # no asyncio plugin: close on a loop of our own
 
 else:
 
-    @pytest_asyncio.fixture
-    async def ensign_client(ensign_server: Any) -> Any:  # type: ignore[misc, unused-ignore]
+    @pytest_asyncio.fixture(name="ensign_client")
+    async def _ensign_client_closed_on_the_test_loop(ensign_server: Any) -> Any:
         """An asyncio ``Ensign`` for ``ensign_server``, closed after the test (on its loop)."""
         client = _client_of(ensign_server)
         try:

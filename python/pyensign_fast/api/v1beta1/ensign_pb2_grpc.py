@@ -17,15 +17,22 @@ from __future__ import annotations
 
 from typing import Any, Dict, NamedTuple, Tuple
 
-try:
-    import grpc  # type: ignore[import-untyped, unused-ignore]
-except ImportError as e:  # pragma: no cover - exercised in a subprocess test
-    raise ImportError(
-        "pyensign_fast.api.v1beta1.ensign_pb2_grpc needs grpcio: pip install 'pyensign-fast[grpc]'"
-    ) from e
-
 from pyensign_fast.api._pool import message_class
 from pyensign_fast.api.v1beta1 import ensign_pb2
+
+
+def _import_grpc() -> Any:
+    try:
+        import grpc  # type: ignore[import-untyped, unused-ignore]
+    except ImportError as e:  # exercised in a subprocess test
+        raise ImportError(
+            "pyensign_fast.api.v1beta1.ensign_pb2_grpc needs grpcio: "
+            "pip install 'pyensign-fast[grpc]'"
+        ) from e
+    return grpc
+
+
+grpc = _import_grpc()
 
 __all__ = ["METHODS", "Ensign", "EnsignServicer", "EnsignStub", "add_EnsignServicer_to_server"]
 
@@ -214,11 +221,24 @@ def _experimental_call(method: Method) -> Any:
     return staticmethod(call)
 
 
+def _one_shot(name: str) -> Any:
+    return _experimental_call(next(m for m in METHODS if m.name == name))
+
+
 class Ensign:
     """The experimental one-shot API that grpcio generates: ``Ensign.Status(request,
     target, insecure=True)`` opens a channel per call (``grpc.experimental``)."""
 
-
-for _method in METHODS:
-    setattr(Ensign, _method.name, _experimental_call(_method))
-del _method
+    Publish = _one_shot("Publish")
+    Subscribe = _one_shot("Subscribe")
+    EnSQL = _one_shot("EnSQL")
+    Explain = _one_shot("Explain")
+    ListTopics = _one_shot("ListTopics")
+    CreateTopic = _one_shot("CreateTopic")
+    RetrieveTopic = _one_shot("RetrieveTopic")
+    DeleteTopic = _one_shot("DeleteTopic")
+    TopicNames = _one_shot("TopicNames")
+    TopicExists = _one_shot("TopicExists")
+    SetTopicPolicy = _one_shot("SetTopicPolicy")
+    Info = _one_shot("Info")
+    Status = _one_shot("Status")
