@@ -258,6 +258,7 @@ def chart(results: Dict[str, Dict[str, dict]], path: Path) -> None:
     colors = {"pyensign": "#b0b0b0", "pyensign_fast": "#d95f02", "rust": "#1b9e77"}
     fig, ax = plt.subplots(figsize=(10, 0.55 * len(names) + 1.5))
     height = 0.27
+    smallest = None
     for k, sdk in enumerate(SDKS):
         ys, xs = [], []
         for j, name in enumerate(names):
@@ -265,7 +266,11 @@ def chart(results: Dict[str, Dict[str, dict]], path: Path) -> None:
             if r:
                 ys.append(j + (k - 1) * height)
                 xs.append(r["cpu_per_event_us"])
-        ax.barh(ys, xs, height=height, color=colors[sdk], label=sdk.replace("_", "-"))
+        if xs:
+            ax.barh(ys, xs, height=height, color=colors[sdk], label=sdk.replace("_", "-"))
+            smallest = min(xs) if smallest is None else min(smallest, *xs)
+    if smallest:
+        ax.set_xlim(left=smallest / 2)
     ax.set_yticks(range(len(names)))
     ax.set_yticklabels([n.replace(", ", "\n", 1) for n in names], fontsize=7)
     ax.invert_yaxis()
