@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from typing import Any, Dict, List, Tuple, Union
 
 from pyensign_fast import mimetypes as mtype
-from pyensign_fast._core import gc_track as _gc_track
 from pyensign_fast.outcome import EventOutcome, EventState
 from pyensign_fast.schema import _TYPE_CACHE, Type, _event_type_parts
 from pyensign_fast.timestamps import Timestamp
@@ -145,6 +144,7 @@ class Event(EventOutcome):
         self._sub = None
         self._rlid = None
         self._topic_id = None
+        self._plain = True  # see EventOutcome: lets publishing untrack the event
 
     @classmethod
     def _received(
@@ -194,7 +194,6 @@ class Event(EventOutcome):
     @created.setter
     def created(self, value: Any) -> None:
         self._created = pbtime.to_nanoseconds(value)
-        _gc_track(self)
 
     @property
     def topic_id(self) -> ULID | None:

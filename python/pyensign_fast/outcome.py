@@ -71,6 +71,7 @@ class EventOutcome:
         "_committed",  # committed Timestamp (user-set or cached from the batch)
         "_error",  # messages.Nack (user-set or cached from the batch)
         "_id",  # event id (user-set, cached local_id, or cached RLID)
+        "_plain",  # True while the outcome slots hold only what the SDK put there
         "_rlid",  # bytes: the RLID of a received event (what ack/nack send)
         "_slot",  # int: index in _batch (only meaningful when _batch is set)
         "_state",  # EventState when there is no batch
@@ -85,6 +86,7 @@ class EventOutcome:
     _error: Any
     _sub: Any
     _rlid: bytes | None
+    _plain: bool
 
     @property
     def state(self) -> EventState:
@@ -110,6 +112,7 @@ class EventOutcome:
     @id.setter
     def id(self, value: Any) -> None:
         self._id = value
+        self._plain = False
         _gc_track(self)
 
     @property
@@ -132,6 +135,7 @@ class EventOutcome:
     @committed.setter
     def committed(self, value: Any) -> None:
         self._committed = value
+        self._plain = False
         _gc_track(self)
 
     @property
@@ -150,6 +154,7 @@ class EventOutcome:
     @error.setter
     def error(self, value: Any) -> None:
         self._error = value
+        self._plain = False
         _gc_track(self)
 
     def published(self) -> bool:
@@ -259,16 +264,19 @@ class EventOutcome:
         self._id = ack.id
         self._committed = ack.committed
         self._state = _ACKED
+        self._plain = False
         _gc_track(self)
 
     def mark_nacked(self, nack: Any) -> None:
         self._batch = None
         self._error = nack
         self._state = _NACKED
+        self._plain = False
         _gc_track(self)
 
     def mark_subscribed(self, sub: Any) -> None:
         self._batch = None
         self._sub = sub
         self._state = _SUBSCRIBED
+        self._plain = False
         _gc_track(self)
