@@ -7,6 +7,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::listener::ConnectionLimits;
+
 /// How to run a local Ensign server. `Default` gives an in-memory, no-auth server on a
 /// free port of 127.0.0.1.
 #[derive(Clone, Debug)]
@@ -35,6 +37,8 @@ pub struct ServerConfig {
     pub subscriber_stall_timeout: Duration,
     /// How long `shutdown` waits for streams to finish before closing connections.
     pub shutdown_grace: Duration,
+    /// Connection limits and timeouts of both listeners (gRPC and auth HTTP).
+    pub connections: ConnectionLimits,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +57,7 @@ impl Default for ServerConfig {
             subscriber_buffer: 16_384,
             subscriber_stall_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
+            connections: ConnectionLimits::default(),
         }
     }
 }
