@@ -101,7 +101,8 @@ fn accept_backs_off_at_the_open_file_limit_and_recovers() {
     std::thread::sleep(Duration::from_secs(1));
     let cpu = cpu_seconds(child.id()) - cpu_before;
     let errors = ask(&mut stdin, &lines, "stats")[2] - errors_before;
-    assert!(cpu < 0.3, "saturated server used {cpu:.2} s of CPU in 1 s");
+    eprintln!("saturated for 1 s: {cpu:.3} s of CPU, {errors} accept errors");
+    assert!(cpu < 0.1, "saturated server used {cpu:.2} s of CPU in 1 s");
     assert!(
         errors <= 20,
         "{errors} accept errors in 1 s: the back-off does not hold"
