@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::auth::ratelimit::RateLimit;
 pub use crate::listener::ConnectionLimits;
 
 /// How to run a local Ensign server. `Default` gives an in-memory, no-auth server on a
@@ -101,6 +102,9 @@ pub struct AuthConfig {
     pub issuer: String,
     /// `aud` of access tokens, required on verification.
     pub audience: String,
+    /// Rate limit of the auth endpoints per client id (or, for requests naming no
+    /// known client, per peer address); `None` turns it off.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Default for AuthConfig {
@@ -114,6 +118,7 @@ impl Default for AuthConfig {
             refresh_ttl: Duration::from_secs(7200),
             issuer: "https://auth.rotational.app".to_string(),
             audience: "https://ensign.rotational.app".to_string(),
+            rate_limit: Some(RateLimit::default()),
         }
     }
 }
@@ -132,6 +137,7 @@ impl fmt::Debug for AuthConfig {
             .field("refresh_ttl", &self.refresh_ttl)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }

@@ -173,7 +173,12 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let http = match (http_listener, &auth) {
         (Some(l), Some(auth)) => {
             http_addr = l.local_addr().ok();
-            let router = quarterdeck::router(auth.clone(), state.started, ServerState::version());
+            let router = quarterdeck::router(
+                auth.clone(),
+                state.started,
+                ServerState::version(),
+                token.clone(),
+            );
             let limits = config.connections.clone();
             let timeout = limits.handshake_timeout;
             let acceptor = Acceptor::new(l, Protocol::Http, limits, http_stats.clone());
@@ -271,6 +276,24 @@ impl ServerHandle {
     /// The same for the auth endpoints' listener (all zero without auth).
     pub fn http_listener_stats(&self) -> ListenerCounts {
         self.http_stats.snapshot()
+    }
+
+    /// Revokes the API key with this client id: its logins, refreshes and access tokens
+    /// are refused from now on (until restart). False without auth or without such a key.
+    pub fn revoke_api_key(&self, client_id: &str) -> bool {
+        self.state
+            .auth
+            .as_ref()
+            .is_some_and(|a| a.revoke(client_id))
+    }
+
+    /// Auth-endpoint requests refused by the rate limit so far.
+    pub fn auth_rate_limited(&self) -> u64 {
+        self.state
+            .auth
+            .as_ref()
+            .and_then(|a| a.limiter.as_ref())
+            .map_or(0, |l| l.limited())
     }
 
     /// An access token with the given permissions and lifetime (negative: already

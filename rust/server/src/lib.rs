@@ -24,6 +24,6 @@ pub mod state;
 pub mod storage;
 pub mod topics;
 
-pub use config::{ApiKeySpec, AuthConfig, ConnectionLimits, ServerConfig};
+pub use config::{ApiKeySpec, AuthConfig, ConnectionLimits, RateLimit, ServerConfig};
 pub use error::ServerError;
 pub use handle::{start, ServerHandle};
