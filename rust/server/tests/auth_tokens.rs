@@ -76,7 +76,10 @@ fn token_times_have_no_leeway() {
     let t = token(a);
     assert!(ok(a, &t, T0), "valid from its iat/nbf second");
     assert!(ok(a, &t, T0 + 59), "valid in its last second");
-    assert!(!ok(a, &t, T0 + 60), "invalid at exp (Go: now must be before exp)");
+    assert!(
+        !ok(a, &t, T0 + 60),
+        "invalid at exp (Go: now must be before exp)"
+    );
     assert!(!ok(a, &t, T0 + 3600));
     // Not yet valid: nbf in the future, or issued in the future.
     let later = a.sign(claims(a, T0, T0 + 10, T0 + 60));
@@ -185,7 +188,9 @@ fn the_authorization_metadata() {
     // The real clock: a fresh token passes `authenticate`.
     assert!(a.authenticate(&md(&[&format!("Bearer {t}")])).is_ok());
     let expired = a.mint(&["topics:read"], -10);
-    assert!(a.authenticate(&md(&[&format!("Bearer {expired}")])).is_err());
+    assert!(a
+        .authenticate(&md(&[&format!("Bearer {expired}")]))
+        .is_err());
 }
 
 #[test]
@@ -204,7 +209,10 @@ fn the_login_path() {
     let a = shared();
     let main = a.login("main-client", "main-secret-0123456789").unwrap();
     assert_eq!(main.id, a.main_key().id);
-    assert_eq!(a.login("reader", "reader-secret").unwrap().client_id, "reader");
+    assert_eq!(
+        a.login("reader", "reader-secret").unwrap().client_id,
+        "reader"
+    );
     let refused = [
         ("main-client", "main-secret-0123456788"), // right length, last byte off
         ("main-client", "Main-secret-0123456789"), // right length, first byte off
@@ -228,7 +236,10 @@ fn the_refresh_path() {
     let key = a.main_key().clone();
     let (access, refresh) = a.issue(&key);
     let r = peek(&refresh).unwrap();
-    assert!(a.check_refresh_at(&refresh, r.nbf - 1).is_err(), "before nbf");
+    assert!(
+        a.check_refresh_at(&refresh, r.nbf - 1).is_err(),
+        "before nbf"
+    );
     let (found, seen) = a.check_refresh_at(&refresh, r.nbf).unwrap();
     assert_eq!((found.id.as_str(), seen.iat), (key.id.as_str(), r.iat));
     assert!(a.check_refresh_at(&refresh, r.exp - 1).is_ok());

@@ -227,5 +227,8 @@ async fn a_peer_that_ignores_keepalive_pings_is_dropped() {
         }
     };
     bounded(read_frames).await;
-    assert!(saw_ping, "the server closed the connection without pinging it");
+    assert!(
+        saw_ping,
+        "the server closed the connection without pinging it"
+    );
 }

@@ -178,7 +178,9 @@ fn fd_limit_child() {
                 }
                 "status" => {
                     let mut c = bounded(connect(&h.endpoint())).await;
-                    bounded(c.status(api::HealthCheck::default())).await.unwrap();
+                    bounded(c.status(api::HealthCheck::default()))
+                        .await
+                        .unwrap();
                     println!("STATUS OK");
                 }
                 other => panic!("unknown command {other:?}"),

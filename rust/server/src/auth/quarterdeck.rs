@@ -158,7 +158,11 @@ fn limited(ctx: &Ctx, key: LimitKey, respond: impl FnOnce() -> Response) -> Resp
             (r, remaining)
         }
     };
-    set(&mut r, "x-ratelimit-limit", limiter.conf().burst.to_string());
+    set(
+        &mut r,
+        "x-ratelimit-limit",
+        limiter.conf().burst.to_string(),
+    );
     set(&mut r, "x-ratelimit-remaining", format!("{remaining:.0}"));
     set(&mut r, "x-ratelimit-reset", "1".into());
     r

@@ -238,10 +238,16 @@ mod tests {
         let allowed = (0..10)
             .filter(|i| matches!(l.check(peer(extra + i), t0), Decision::Allowed { .. }))
             .count();
-        assert_eq!(allowed, 0, "the overflow bucket was spent by the second half");
+        assert_eq!(
+            allowed, 0,
+            "the overflow bucket was spent by the second half"
+        );
         // Once the buckets have refilled they are dropped to make room.
         let later = t0 + Duration::from_secs(10);
-        assert!(matches!(l.check(peer(extra), later), Decision::Allowed { .. }));
+        assert!(matches!(
+            l.check(peer(extra), later),
+            Decision::Allowed { .. }
+        ));
         assert_eq!(l.len(), 1);
     }
 }

@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::{bump, ConnectionLimits, Conn, ListenerStats};
+use super::{bump, Conn, ConnectionLimits, ListenerStats};
 
 /// NOTE: the back-off of Go's net/http server (5 ms doubling to 1 s): at most ~10
 /// failed accepts in the first 2 s of an fd shortage, then one a second.
