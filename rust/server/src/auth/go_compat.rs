@@ -34,6 +34,11 @@ impl<'de> Deserialize<'de> for Entries {
     }
 }
 
+/// A body Go would fail to decode (Quarterdeck: 400 "could not parse request").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("could not parse request")]
+pub struct Unparsable;
+
 /// Decodes the string fields `names` from a request body the way Go's
 /// `json.NewDecoder(body).Decode(&struct)` does (gin's `BindJSON`):
 ///
@@ -42,17 +47,17 @@ impl<'de> Deserialize<'de> for Entries {
 ///   ASCII case; a later key overwrites an earlier one; unknown keys are ignored;
 /// * `null` leaves a field as it was; any other non-string value is an error.
 ///
-/// A field is `None` when absent or null. `Err(())` is what Quarterdeck answers with "could not parse request". Go also
-/// replaces invalid UTF-8 where this refuses it, and panics on a top-level `null`.
+/// A field is `None` when absent or null. Go also replaces invalid UTF-8 where this
+/// refuses it, and panics on a top-level `null`.
 pub fn decode_string_fields<const N: usize>(
     body: &[u8],
     names: [&str; N],
-) -> Result<[Option<String>; N], ()> {
+) -> Result<[Option<String>; N], Unparsable> {
     let first = serde_json::Deserializer::from_slice(body)
         .into_iter::<Entries>()
         .next();
     let Some(Ok(Entries(entries))) = first else {
-        return Err(());
+        return Err(Unparsable);
     };
     let mut out: [Option<String>; N] = std::array::from_fn(|_| None);
     for (key, value) in entries {
@@ -64,7 +69,7 @@ pub fn decode_string_fields<const N: usize>(
         match value {
             Value::String(s) => out[i] = Some(s),
             Value::Null => {}
-            _ => return Err(()),
+            _ => return Err(Unparsable),
         }
     }
     Ok(out)
@@ -161,7 +166,7 @@ mod tests {
             Ok([some("b"), some("")])
         );
         for bad in ["", "[]", "\"x\"", "5", "null", "{", r#"{"client_id":5}"#] {
-            assert_eq!(f(bad), Err(()), "{bad:?}");
+            assert_eq!(f(bad), Err(Unparsable), "{bad:?}");
         }
     }
 

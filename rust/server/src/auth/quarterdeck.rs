@@ -29,7 +29,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use ulid::Ulid;
 
-use super::go_compat::{decode_string_fields, go_duration, rfc3339_nano};
+use super::go_compat::{decode_string_fields, go_duration, rfc3339_nano, Unparsable};
 use super::keys::ApiKey;
 use super::ratelimit::{Decision, LimitKey};
 use super::{tokens, Auth};
@@ -238,11 +238,11 @@ async fn authenticate(
 }
 
 /// `org_id` decodes into a ULID in Go: when present it must be one.
-fn parse_refresh(body: &[u8]) -> Result<(String, Option<Ulid>), ()> {
+fn parse_refresh(body: &[u8]) -> Result<(String, Option<Ulid>), Unparsable> {
     let [token, org] = decode_string_fields(body, ["refresh_token", "org_id"])?;
     let org = match org {
         None => None,
-        Some(s) => Some(Ulid::from_string(&s).map_err(|_| ())?),
+        Some(s) => Some(Ulid::from_string(&s).map_err(|_| Unparsable)?),
     };
     Ok((token.unwrap_or_default(), org))
 }
@@ -255,7 +255,7 @@ async fn refresh(
     let parsed = parse_refresh(&body);
     let key = match &parsed {
         Ok((token, _)) => tokens::peek(token).and_then(|c| ctx.auth.key_by_id(&c.sub)),
-        Err(()) => None,
+        Err(Unparsable) => None,
     }
     .map_or(LimitKey::Peer(peer_ip(peer)), |k| {
         LimitKey::Client(k.client_id.clone())
