@@ -236,6 +236,8 @@ fn the_refresh_path() {
     let key = a.main_key().clone();
     let (access, refresh) = a.issue(&key);
     let r = peek(&refresh).unwrap();
+    // Quarterdeck's refresh token carries no permissions and no account.
+    assert!(r.permissions.is_empty() && r.account.is_empty(), "{r:?}");
     assert!(
         a.check_refresh_at(&refresh, r.nbf - 1).is_err(),
         "before nbf"
