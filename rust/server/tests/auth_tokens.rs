@@ -185,8 +185,16 @@ fn the_authorization_metadata() {
         .authenticate_at(&md(&["Bearer garbage", &format!("Bearer {t}")]), now)
         .unwrap();
     assert_eq!(c.sub, a.main_key().id);
-    // The real clock: a fresh token passes `authenticate`.
+    // The real clock: a fresh token passes `authenticate`, whether minted by the server
+    // or signed here with times from this process's clock.
     assert!(a.authenticate(&md(&[&format!("Bearer {t}")])).is_ok());
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let own = a.sign(claims(a, wall - 5, wall - 5, wall + 60));
+    assert!(a.authenticate(&md(&[&format!("Bearer {own}")])).is_ok());
+    assert!((now_secs() - wall).abs() <= 1);
     let expired = a.mint(&["topics:read"], -10);
     assert!(a
         .authenticate(&md(&[&format!("Bearer {expired}")]))
@@ -236,8 +244,11 @@ fn the_refresh_path() {
     let key = a.main_key().clone();
     let (access, refresh) = a.issue(&key);
     let r = peek(&refresh).unwrap();
-    // Quarterdeck's refresh token carries no permissions and no account.
+    // Quarterdeck's refresh token carries no permissions and no account, and its second
+    // audience is the issuer's refresh URL (semantics §3.2).
     assert!(r.permissions.is_empty() && r.account.is_empty(), "{r:?}");
+    let refresh_aud = format!("{}/v1/refresh", a.config.issuer);
+    assert_eq!(r.aud, [a.config.audience.clone(), refresh_aud]);
     assert!(
         a.check_refresh_at(&refresh, r.nbf - 1).is_err(),
         "before nbf"
