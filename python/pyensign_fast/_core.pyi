@@ -99,6 +99,8 @@ class LocalServer:
         client_secret: Optional[str] = None,
         http_port: int = 0,
         worker_threads: int = 2,
+        access_ttl: Optional[int] = None,
+        refresh_ttl: Optional[int] = None,
     ) -> LocalServer: ...
     @property
     def endpoint(self) -> str: ...

@@ -40,6 +40,10 @@ class LocalEnsign:
         auth: serve the auth endpoints and require tokens (credentials are made up, or
             kept in ``data_dir``, unless ``client_id``/``client_secret`` are given).
         http_port: port of the auth endpoints, ``0`` for a free one.
+        access_ttl: lifetime of issued access tokens in seconds (Quarterdeck: 3600);
+            short lifetimes let tests see clients refresh.
+        refresh_ttl: lifetime of refresh tokens in seconds (Quarterdeck: 7200). A
+            refresh token is usable from 15 minutes before its access token expires.
 
     Errors when starting: ``OSError`` (port in use, data directory not writable or used
     by another server), ``ValueError`` (bad arguments, corrupt data files).
@@ -55,6 +59,8 @@ class LocalEnsign:
         client_id: str | None = None,
         client_secret: str | None = None,
         http_port: int = 0,
+        access_ttl: int | None = None,
+        refresh_ttl: int | None = None,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ValueError("host must be a non-empty string")
@@ -63,11 +69,20 @@ class LocalEnsign:
                 raise ValueError(f"{name} must be an integer between 0 and 65535")
         if not auth and (client_id is not None or client_secret is not None):
             raise ValueError("client_id and client_secret need auth=True")
+        for name, ttl in (("access_ttl", access_ttl), ("refresh_ttl", refresh_ttl)):
+            if ttl is None:
+                continue
+            if not auth:
+                raise ValueError(f"{name} needs auth=True")
+            if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1:
+                raise ValueError(f"{name} must be a whole number of seconds >= 1")
         self.data_dir = os.fspath(data_dir) if data_dir is not None else None
         self.host = host
         self.port = port
         self.auth = bool(auth)
         self.http_port = http_port
+        self.access_ttl = access_ttl
+        self.refresh_ttl = refresh_ttl
         self._client_id = client_id
         self._client_secret = client_secret
         self._server: Any = None
@@ -88,6 +103,8 @@ class LocalEnsign:
             client_id=self._client_id,
             client_secret=self._client_secret,
             http_port=self.http_port,
+            access_ttl=self.access_ttl,
+            refresh_ttl=self.refresh_ttl,
         )
         return self
 

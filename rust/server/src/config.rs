@@ -7,6 +7,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::auth::ratelimit::RateLimit;
+pub use crate::listener::ConnectionLimits;
+
 /// How to run a local Ensign server. `Default` gives an in-memory, no-auth server on a
 /// free port of 127.0.0.1.
 #[derive(Clone, Debug)]
@@ -35,6 +38,8 @@ pub struct ServerConfig {
     pub subscriber_stall_timeout: Duration,
     /// How long `shutdown` waits for streams to finish before closing connections.
     pub shutdown_grace: Duration,
+    /// Connection limits and timeouts of both listeners (gRPC and auth HTTP).
+    pub connections: ConnectionLimits,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +58,7 @@ impl Default for ServerConfig {
             subscriber_buffer: 16_384,
             subscriber_stall_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -96,6 +102,9 @@ pub struct AuthConfig {
     pub issuer: String,
     /// `aud` of access tokens, required on verification.
     pub audience: String,
+    /// Rate limit of the auth endpoints per client id (or, for requests naming no
+    /// known client, per peer address); `None` turns it off.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Default for AuthConfig {
@@ -109,6 +118,7 @@ impl Default for AuthConfig {
             refresh_ttl: Duration::from_secs(7200),
             issuer: "https://auth.rotational.app".to_string(),
             audience: "https://ensign.rotational.app".to_string(),
+            rate_limit: Some(RateLimit::default()),
         }
     }
 }
@@ -127,6 +137,7 @@ impl fmt::Debug for AuthConfig {
             .field("refresh_ttl", &self.refresh_ttl)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }

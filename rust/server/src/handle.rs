@@ -11,11 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ensign_proto::api::ensign_server::EnsignServer;
-use futures_util::StreamExt;
 use parking_lot::RwLock;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use ulid::Ulid;
 
@@ -24,6 +22,8 @@ use crate::broker::Broker;
 use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::fanout::Fanout;
+use crate::listener::accept::Protocol;
+use crate::listener::{Acceptor, ActivityLayer, ListenerCounts, ListenerStats};
 use crate::service::EnsignService;
 use crate::state::ServerState;
 use crate::storage::{replay::Recovered, DiskLog, Storage};
@@ -76,6 +76,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             "publish_window and subscriber_buffer must be > 0".into(),
         ));
     }
+    config.connections.validate().map_err(ServerError::Config)?;
     let addr = resolve_host(&config.host, config.port).await?;
     let fanout = Arc::new(Fanout::new(config.subscriber_buffer));
     let (storage, project_id, recovered) = match &config.data_dir {
@@ -124,13 +125,10 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
 
     let service = EnsignServer::new(EnsignService::new(state.clone()))
         .max_decoding_message_size(config.max_message_size);
-    let incoming = TcpListenerStream::new(listener).map(|conn| {
-        conn.inspect(|s| {
-            // NOTE: acks are small and latency-bound; batching is done by coalescing
-            // ready messages into one write, not by Nagle.
-            let _ = s.set_nodelay(true);
-        })
-    });
+    let limits = config.connections.clone();
+    let grpc_stats = Arc::new(ListenerStats::default());
+    let incoming =
+        Acceptor::new(listener, Protocol::Grpc, limits.clone(), grpc_stats.clone()).into_stream();
     let stop = token.clone();
     let grpc = tokio::spawn(async move {
         let res = tonic::transport::Server::builder()
@@ -138,6 +136,12 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             // events of 100 B in flight per stream without waiting for window updates.
             .initial_stream_window_size(Some(4 << 20))
             .initial_connection_window_size(Some(16 << 20))
+            .max_concurrent_streams(Some(limits.max_concurrent_streams))
+            .http2_keepalive_interval(limits.keepalive_interval)
+            .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+            // Outermost: counts each connection's open requests for its idle close and
+            // gives handlers `Request::remote_addr`.
+            .layer(ActivityLayer)
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
             .await;
@@ -165,19 +169,25 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         }
     });
     let mut http_addr = None;
+    let http_stats = Arc::new(ListenerStats::default());
     let http = match (http_listener, &auth) {
         (Some(l), Some(auth)) => {
             http_addr = l.local_addr().ok();
-            let router = quarterdeck::router(auth.clone(), state.started, ServerState::version());
-            let stop = token.clone();
-            Some(tokio::spawn(async move {
-                let res = axum::serve(l, router)
-                    .with_graceful_shutdown(stop.cancelled_owned())
-                    .await;
-                if let Err(e) = res {
-                    tracing::error!(error = %e, "auth HTTP server stopped with an error");
-                }
-            }))
+            let router = quarterdeck::router(
+                auth.clone(),
+                state.started,
+                ServerState::version(),
+                token.clone(),
+            );
+            let limits = config.connections.clone();
+            let timeout = limits.handshake_timeout;
+            let acceptor = Acceptor::new(l, Protocol::Http, limits, http_stats.clone());
+            Some(tokio::spawn(crate::listener::http::serve(
+                acceptor,
+                router,
+                timeout,
+                token.clone(),
+            )))
         }
         _ => None,
     };
@@ -203,6 +213,8 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             .collect(),
         token,
         grace: config.shutdown_grace,
+        grpc_stats,
+        http_stats,
     })
 }
 
@@ -214,6 +226,8 @@ pub struct ServerHandle {
     tasks: Vec<JoinHandle<()>>,
     token: CancellationToken,
     grace: Duration,
+    grpc_stats: Arc<ListenerStats>,
+    http_stats: Arc<ListenerStats>,
 }
 
 impl std::fmt::Debug for ServerHandle {
@@ -252,6 +266,34 @@ impl ServerHandle {
     }
     pub fn project_id(&self) -> Ulid {
         self.state.project_id
+    }
+
+    /// What the gRPC listener did: connections accepted, refused, timed out, open.
+    pub fn grpc_listener_stats(&self) -> ListenerCounts {
+        self.grpc_stats.snapshot()
+    }
+
+    /// The same for the auth endpoints' listener (all zero without auth).
+    pub fn http_listener_stats(&self) -> ListenerCounts {
+        self.http_stats.snapshot()
+    }
+
+    /// Revokes the API key with this client id: its logins, refreshes and access tokens
+    /// are refused from now on (until restart). False without auth or without such a key.
+    pub fn revoke_api_key(&self, client_id: &str) -> bool {
+        self.state
+            .auth
+            .as_ref()
+            .is_some_and(|a| a.revoke(client_id))
+    }
+
+    /// Auth-endpoint requests refused by the rate limit so far.
+    pub fn auth_rate_limited(&self) -> u64 {
+        self.state
+            .auth
+            .as_ref()
+            .and_then(|a| a.limiter.as_ref())
+            .map_or(0, |l| l.limited())
     }
 
     /// An access token with the given permissions and lifetime (negative: already

@@ -18,11 +18,12 @@ pub mod ensql;
 pub mod error;
 pub mod fanout;
 pub mod handle;
+pub mod listener;
 pub mod service;
 pub mod state;
 pub mod storage;
 pub mod topics;
 
-pub use config::{ApiKeySpec, AuthConfig, ServerConfig};
+pub use config::{ApiKeySpec, AuthConfig, ConnectionLimits, RateLimit, ServerConfig};
 pub use error::ServerError;
 pub use handle::{start, ServerHandle};
