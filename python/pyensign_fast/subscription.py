@@ -89,7 +89,7 @@ def _flush_tick(ref: weakref.ref[Subscription]) -> None:
 class Subscription:
     """An async iterator of the events of one subscription (see the module docs)."""
 
-    __slots__ = ("__weakref__", "_acks", "_buf", "_closed", "_core", "_timer")
+    __slots__ = ("__weakref__", "_acks", "_buf", "_closed", "_core", "_timer", "_waiting")
 
     def __init__(self, core: Any) -> None:
         self._core = core
@@ -97,6 +97,7 @@ class Subscription:
         self._buf: List[Event] = []
         self._closed = False
         self._timer: asyncio.TimerHandle | None = None
+        self._waiting: asyncio.Future | None = None
 
     def __aiter__(self) -> Subscription:
         return self
@@ -124,12 +125,13 @@ class Subscription:
                     # Another task may have refilled meanwhile: its events come first.
                     page.extend(self._buf)
                     self._buf = page
+                    self._wake_readers()
                     self._arm_flush()
                     return page.pop()  # type: ignore[no-any-return]
                 # Nothing buffered: wait (acks meanwhile go straight to the core).
                 acks.direct(True)
                 try:
-                    await _bridge.get_bridge().run(core.wait)
+                    await asyncio.shield(self._shared_wait())
                 finally:
                     acks.direct(False)
         except asyncio.CancelledError:
@@ -141,6 +143,30 @@ class Subscription:
             raise
         self._finish()
         raise StopAsyncIteration
+
+    # -- readers waiting together -------------------------------------------------------
+    def _shared_wait(self) -> asyncio.Future:
+        """The one core wait that every waiting reader of this subscription shares.
+
+        With a wait per reader, a reader whose core wait started after another reader had
+        already taken the buffered events into ``_buf`` waited for new events forever,
+        with events in ``_buf``. So there is one wait at a time, and a reader that refills
+        ``_buf`` ends it (:meth:`_wake_readers`) so that the others look again."""
+        waiting = self._waiting
+        if waiting is None or waiting.done():
+            bridge = _bridge.get_bridge()
+            waiting, arg = bridge.waiter()
+            self._core.wait(arg)
+            self._waiting = waiting
+        return waiting
+
+    def _wake_readers(self) -> None:
+        waiting = self._waiting
+        if waiting is not None:
+            self._waiting = None
+            if not waiting.done():
+                # The core's own completion of it later finds it done and does nothing.
+                waiting.set_result(None)
 
     # -- ack flushing while a page is being worked through -------------------------------
     def _arm_flush(self) -> None:
