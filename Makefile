@@ -6,8 +6,20 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 CARGO ?= cargo
+# The build tools of `make wheels`/`make sdist`, pinned, in their own virtualenv.
+BUILD_VENV ?= .venvs/build
+MATURIN_VERSION ?= 1.16.0
+ZIGLANG_VERSION ?= 0.17.1
+BUILD_TOOLS := $(BUILD_VENV)/.tools-maturin-$(MATURIN_VERSION)-zig-$(ZIGLANG_VERSION)
+WHEEL_TARGET ?= x86_64-unknown-linux-gnu
+# Interpreters of `make check-wheel` (X.Y, newest or a path; a missing one is skipped).
+WHEEL_PYTHONS ?= 3.9 newest
+TEST_WHEEL_PYTHON ?= newest
+# `make check-sdist SDIST_CHECK=--contents-only` checks the files without building.
+SDIST_CHECK ?=
 
-.PHONY: help venv install install-dev build test test-rust test-python lint fmt stubtest bench bench-matrix bench-micro demo serve clean
+.PHONY: help venv install install-dev build test test-rust test-python lint fmt stubtest bench bench-matrix bench-micro demo serve clean \
+	wheels sdist check-wheel test-wheel check-sdist
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -38,8 +50,8 @@ test-python:  ## pytest against the in-process local server
 lint: $(PY)  ## cargo fmt --check, clippy -D warnings, ruff, stub check
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(PY) -m ruff check python tests benches
-	$(PY) -m ruff format --check python tests benches
+	$(PY) -m ruff check python tests benches scripts
+	$(PY) -m ruff format --check python tests benches scripts
 	$(MAKE) stubtest
 
 stubtest:  ## Check the .pyi stubs against the compiled module
@@ -47,7 +59,7 @@ stubtest:  ## Check the .pyi stubs against the compiled module
 
 fmt: $(PY)  ## Format Rust and Python
 	$(CARGO) fmt --all
-	$(PY) -m ruff format python tests benches
+	$(PY) -m ruff format python tests benches scripts
 
 bench: install bench-matrix bench-micro  ## Side-by-side benchmarks against pyensign (writes benches/results/)
 	$(PY) benches/publish_compare.py --repeat 3
@@ -69,6 +81,30 @@ demo: install  ## Publish and consume a large stream through the embedded local 
 
 serve: install  ## Run a local Ensign server on :5356
 	$(VENV)/bin/pyensign-fast serve
+
+$(BUILD_TOOLS):
+	$(PYTHON) -m venv $(BUILD_VENV)
+	$(BUILD_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		maturin==$(MATURIN_VERSION) ziglang==$(ZIGLANG_VERSION)
+	touch $@
+
+wheels: $(BUILD_TOOLS)  ## Build the manylinux2014 (glibc 2.17) x86_64 wheel into dist/ (zig, no container)
+	rm -f dist/*.whl
+	PATH="$(abspath $(BUILD_VENV))/bin:$$PATH" maturin build --profile wheel --zig \
+		--compatibility manylinux2014 --auditwheel check --target $(WHEEL_TARGET) --out dist
+
+sdist: $(BUILD_TOOLS)  ## Build the source distribution into dist/
+	rm -f dist/*.tar.gz
+	$(BUILD_VENV)/bin/maturin sdist --out dist
+
+check-wheel:  ## Check dist/'s wheel (tag, size, glibc symbols); install it without cargo and smoke-test it
+	$(PYTHON) scripts/check_wheel.py dist/*.whl $(addprefix --python ,$(WHEEL_PYTHONS))
+
+test-wheel:  ## Run the pytest suite against dist/'s wheel installed in a fresh venv (not the editable build)
+	$(PYTHON) scripts/check_wheel.py dist/*.whl --python $(TEST_WHEEL_PYTHON) --tests
+
+check-sdist: sdist  ## Check the sdist's files; pip install it in a fresh venv (compiles) and smoke-test it
+	$(PYTHON) scripts/check_sdist.py dist/*.tar.gz $(SDIST_CHECK)
 
 clean:  ## Remove build output and the virtualenv
 	rm -rf target $(VENV) dist build .pytest_cache
