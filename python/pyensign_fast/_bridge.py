@@ -22,6 +22,7 @@ by a callback is logged on the ``pyensign_fast`` logger and never reaches the lo
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import threading
 import weakref
@@ -40,6 +41,9 @@ KIND_CALLBACK_ERROR = 7
 KIND_AWAITABLE = 8
 
 _set_running_loop = asyncio.events._set_running_loop
+
+# The objects that own a thread waiting on a notifier, stopped at interpreter exit.
+_threads: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def _log_callback_error(exc: BaseException) -> None:
@@ -165,8 +169,18 @@ class _Watcher:
         self._loop = bridge.loop
         self._notifier = bridge.notifier
         self._drained = threading.Event()
-        thread = threading.Thread(target=self._run, name="pyensign-fast-notifier", daemon=True)
-        thread.start()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="pyensign-fast-notifier", daemon=True
+        )
+        self._thread.start()
+        _threads.add(self)
+
+    def stop(self) -> None:
+        """Ends the thread (at interpreter exit)."""
+        self._stop.set()
+        self._notifier.close()
+        self._thread.join(timeout=5)
 
     def _drain(self) -> None:
         try:
@@ -177,8 +191,8 @@ class _Watcher:
             self._drained.set()
 
     def _run(self) -> None:
-        loop, notifier = self._loop, self._notifier
-        while not loop.is_closed():
+        loop, notifier, stop = self._loop, self._notifier, self._stop
+        while not loop.is_closed() and not stop.is_set():
             if not notifier.wait(0.5):
                 continue
             self._drained.clear()
@@ -187,7 +201,7 @@ class _Watcher:
             except RuntimeError:  # the loop was closed meanwhile
                 return
             while not self._drained.wait(0.5):
-                if loop.is_closed():
+                if loop.is_closed() or stop.is_set():
                     return
 
 
@@ -208,6 +222,7 @@ class ThreadBridge(_Dispatcher):
             target=self._run, name="pyensign-fast-callbacks", daemon=True
         )
         self._thread.start()
+        _threads.add(self)
 
     def drain(self) -> None:
         with self._lock:
@@ -237,10 +252,26 @@ class ThreadBridge(_Dispatcher):
         self.drain()
 
     def close(self) -> None:
-        """Stops the thread after one last drain."""
+        """Stops the thread, then drains once more (callbacks queued until then run)."""
         self._stop.set()
+        self.notifier.close()
         self._thread.join(timeout=5)
         self.drain()
+
+    stop = close
+
+
+@atexit.register
+def _at_exit() -> None:
+    # Our threads end cleanly first; then any thread still blocked in the core stays
+    # there instead of re-entering an exiting interpreter, which crashed the process on
+    # CPython <= 3.13 (see rust/python/src/exiting.rs).
+    for owner in list(_threads):
+        try:
+            owner.stop()
+        except Exception:  # pragma: no cover - exit must go on
+            logger.debug("stopping a notifier thread at exit failed", exc_info=True)
+    _core._interpreter_exiting()
 
 
 async def _await(awaitable: Any) -> Any:

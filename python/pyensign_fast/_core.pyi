@@ -9,6 +9,14 @@ FILE_DESCRIPTOR_SET: bytes
 
 Waiter = Optional[Tuple["Notifier", Any]]
 
+def _interpreter_exiting() -> None:
+    """Called by ``pyensign_fast._bridge``'s ``atexit`` hook: from then on, a thread other
+    than the exiting one that finishes a wait with the GIL released parks instead of
+    re-entering the interpreter."""
+
+def _is_exiting() -> bool:
+    """Whether ``_interpreter_exiting()`` was called."""
+
 def gc_track(obj: Any) -> None:
     """Track ``obj`` with the cyclic GC again (no-op if tracked or not a GC object)."""
 
@@ -26,6 +34,8 @@ class Notifier:
         ``(8, awaitable, None)`` awaitables returned by callbacks."""
     def wait(self, timeout: float) -> bool:
         """Block (GIL released) until items are pending or ``timeout`` passes."""
+    def close(self) -> None:
+        """Wakes every thread in ``wait()`` and makes later waits return at once."""
     def _push_outcomes(
         self,
         n: int,

@@ -76,6 +76,8 @@ pub struct NotifierCore {
     queue: Mutex<Vec<Item>>,
     ready: Condvar,
     pending: AtomicBool,
+    /// Set by `close()`: every `wait()` returns at once from then on.
+    closed: AtomicBool,
     reader: UnixStream,
     writer: UnixStream,
 }
@@ -89,6 +91,7 @@ impl NotifierCore {
             queue: Mutex::new(Vec::new()),
             ready: Condvar::new(),
             pending: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             reader,
             writer,
         })
@@ -243,13 +246,21 @@ impl Notifier {
     fn wait(&self, py: Python<'_>, timeout: f64) -> bool {
         let core = self.core.clone();
         let timeout = Duration::from_secs_f64(timeout.clamp(0.0, 3600.0));
-        py.detach(move || {
+        crate::exiting::detach(py, move || {
             let mut q = core.queue.lock();
-            if q.is_empty() {
+            if q.is_empty() && !core.closed.load(Ordering::Acquire) {
                 core.ready.wait_for(&mut q, timeout);
             }
             !q.is_empty()
         })
+    }
+
+    /// Wakes every thread in `wait()`, and makes later waits return at once: how the
+    /// thread that drains this notifier is stopped (at interpreter exit, for one).
+    fn close(&self) {
+        let _q = self.core.queue.lock();
+        self.core.closed.store(true, Ordering::Release);
+        self.core.ready.notify_all();
     }
 }
 

@@ -6,6 +6,7 @@ mod client;
 mod conversion;
 mod dispatch;
 mod errors;
+mod exiting;
 mod publish;
 mod query;
 mod runtime;
@@ -23,6 +24,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         PyBytes::new(m.py(), ensign_proto::FILE_DESCRIPTOR_SET),
     )?;
     runtime::register_fork_hook(m)?;
+    exiting::register(m)?;
     client::register(m)?;
     admin::register(m)?;
     server::register(m)?;

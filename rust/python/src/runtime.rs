@@ -93,7 +93,9 @@ where
     });
     let mut rx = rx;
     loop {
-        let (got, back) = py.detach(move || (rx.recv_timeout(Duration::from_millis(100)), rx));
+        let (got, back) = crate::exiting::detach(py, move || {
+            (rx.recv_timeout(Duration::from_millis(100)), rx)
+        });
         rx = back;
         match got {
             Ok(v) => return Ok(v),

@@ -99,7 +99,7 @@ impl LocalServer {
             }),
             ..Default::default()
         };
-        let running = py.detach(move || -> PyResult<Running> {
+        let running = crate::exiting::detach(py, move || -> PyResult<Running> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(worker_threads.clamp(1, 8))
                 .thread_name("ensign-server")
@@ -162,7 +162,7 @@ impl LocalServer {
     fn stop(&self, py: Python<'_>) {
         let running = self.running.lock().take();
         if let Some(r) = running {
-            py.detach(move || r.stop());
+            crate::exiting::detach(py, move || r.stop());
         }
     }
 
