@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use ensign_proto::api::{self, ensign_client::EnsignClient, publisher_reply, publisher_request};
+use ensign_proto::api::{
+    self, ensign_client::EnsignClient, publisher_reply, publisher_request, subscribe_reply,
+    subscribe_request,
+};
 use ensign_server::{ServerConfig, ServerHandle};
 use prost::Message;
 use tokio::sync::mpsc;
@@ -150,4 +153,93 @@ pub async fn publish(c: &mut Client, topics: &[&str]) -> Pub {
     try_publish(c, Some(open_req(topics)))
         .await
         .expect("publish stream opens")
+}
+
+/// An open subscribe stream.
+pub struct Sub {
+    pub tx: mpsc::Sender<api::SubscribeRequest>,
+    pub rx: Streaming<api::SubscribeReply>,
+    pub ready: api::StreamReady,
+}
+
+pub fn subscription(topics: &[&str]) -> api::SubscribeRequest {
+    api::SubscribeRequest {
+        embed: Some(subscribe_request::Embed::Subscription(api::Subscription {
+            client_id: "sub-client".into(),
+            topics: topics.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        })),
+    }
+}
+
+pub async fn try_subscribe(
+    c: &mut Client,
+    first: api::SubscribeRequest,
+) -> Result<Sub, tonic::Status> {
+    let (tx, rx) = mpsc::channel(64);
+    tx.send(first).await.unwrap();
+    let mut rx = bounded(c.subscribe(ReceiverStream::new(rx)))
+        .await?
+        .into_inner();
+    match bounded(rx.message()).await?.and_then(|r| r.embed) {
+        Some(subscribe_reply::Embed::Ready(ready)) => Ok(Sub { tx, rx, ready }),
+        other => panic!("expected ready, got {other:?}"),
+    }
+}
+
+impl Sub {
+    pub async fn event(&mut self) -> api::EventWrapper {
+        match bounded(self.rx.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .embed
+            .unwrap()
+        {
+            subscribe_reply::Embed::Event(e) => e,
+            other => panic!("expected event, got {other:?}"),
+        }
+    }
+}
+
+/// Publishes every event on one stream and checks that each is acked.
+pub async fn publish_all(c: &mut Client, events: Vec<api::EventWrapper>) {
+    let n = events.len();
+    let mut p = publish(c, &[]).await;
+    for w in events {
+        p.send(w).await;
+    }
+    p.half_close();
+    for _ in 0..n {
+        assert!(matches!(
+            p.next().await,
+            api::publisher_reply::Embed::Ack(_)
+        ));
+    }
+}
+
+/// Runs an EnSQL query to its end.
+pub async fn query(
+    c: &mut Client,
+    q: &str,
+    dups: bool,
+) -> Result<Vec<api::EventWrapper>, tonic::Status> {
+    let mut s = c
+        .en_sql(api::Query {
+            query: q.into(),
+            include_duplicates: dups,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let mut out = Vec::new();
+    while let Some(e) = bounded(s.message()).await? {
+        out.push(e);
+    }
+    Ok(out)
+}
+
+/// The payload of a stored event.
+pub fn data(e: &api::EventWrapper) -> Bytes {
+    api::Event::decode(e.event.clone()).unwrap().data
 }
