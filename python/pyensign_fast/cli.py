@@ -7,22 +7,28 @@ the exit code. Add a subcommand by appending an entry.
 ``serve`` runs a local Ensign server until SIGINT or SIGTERM::
 
     pyensign-fast serve [--host H] [--port 5356] [--data-dir DIR | --memory] [--auth]
+                        [--metrics-addr HOST:PORT]
 
 Once it listens it prints ``Ensign server listening on HOST:PORT`` (and, with ``--auth``,
-``auth url: ...``, ``client id: ...``, ``client secret: ...``) and flushes stdout.
+``auth url: ...``, ``client id: ...``, ``client secret: ...``; with metrics,
+``metrics: http://HOST:PORT/metrics``) and flushes stdout. Prometheus metrics are off
+unless ``--metrics-addr`` is given or ``ENSIGN_MONITORING_ENABLED`` is true (then at
+``ENSIGN_MONITORING_BIND_ADDR``, default ``:1205``; an empty host means ``--host``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 DEFAULT_PORT = 5356
+DEFAULT_METRICS_ADDR = ":1205"
 
 
 def _port(text: str) -> int:
@@ -50,6 +56,27 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--http-port", type=_port, default=0, help="auth endpoints port (default: any)")
     p.add_argument("--client-id", help="client id of the API key (with --auth; default: made up)")
     p.add_argument("--client-secret", help="its secret (with --auth; default: made up)")
+    p.add_argument(
+        "--metrics-addr",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off, or "
+        "ENSIGN_MONITORING_BIND_ADDR when ENSIGN_MONITORING_ENABLED is true)",
+    )
+
+
+def _metrics_addr(args: argparse.Namespace) -> Optional[Tuple[str, int]]:
+    """Where to serve metrics: ``--metrics-addr``, else the real server's environment
+    variables; ``None`` when off. Raises ``ValueError`` for a malformed address."""
+    addr = args.metrics_addr
+    if addr is None:
+        enabled = os.environ.get("ENSIGN_MONITORING_ENABLED", "").strip().lower()
+        if enabled not in ("1", "true", "t", "yes", "on"):
+            return None
+        addr = os.environ.get("ENSIGN_MONITORING_BIND_ADDR") or DEFAULT_METRICS_ADDR
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"invalid metrics address {addr!r}: want HOST:PORT")
+    return host.strip("[]") or args.host, int(port)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -57,6 +84,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     if not args.auth and (args.client_id or args.client_secret):
         print("error: --client-id and --client-secret need --auth", file=sys.stderr)
+        return 2
+    try:
+        metrics = _metrics_addr(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     stop = threading.Event()
 
@@ -74,6 +106,8 @@ def _serve(args: argparse.Namespace) -> int:
                 client_id=args.client_id,
                 client_secret=args.client_secret,
                 http_port=args.http_port,
+                metrics_port=metrics[1] if metrics else None,
+                metrics_host=metrics[0] if metrics else None,
             ).start()
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
@@ -87,6 +121,8 @@ def _serve(args: argparse.Namespace) -> int:
                 print(f"auth url: {server.auth_url}")
                 print(f"client id: {server.client_id}")
                 print(f"client secret: {server.client_secret}")
+            if server.metrics_url:
+                print(f"metrics: {server.metrics_url}")
             print(f"project id: {server.project_id}")
             print(f"data: {args.data_dir if args.data_dir and not args.memory else 'in memory'}")
             sys.stdout.flush()

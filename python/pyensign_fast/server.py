@@ -17,6 +17,12 @@ project, its topics and, with ``auth=True``, its credentials are kept there. Wit
 ``auth=True`` the server also serves the Quarterdeck endpoints (``/v1/authenticate``,
 ``/v1/refresh``, ``/.well-known/jwks.json``, ``/v1/status``) and checks tokens on every
 RPC, as the hosted service does; pyensign itself can then talk to it.
+
+With ``metrics_port`` (off by default) the server also serves Prometheus metrics at
+``metrics_url`` (``http://host:port/metrics``), with the real Ensign server's names:
+``ensign_events``, ``ensign_online_publishers``, ``ensign_online_subscribers`` and the
+``grpc_server_*`` series, plus ``ensign_subscriber_evictions_total``,
+``ensign_storage_errors_total`` and ``ensign_events_nacked_total``.
 """
 
 from __future__ import annotations
@@ -40,6 +46,9 @@ class LocalEnsign:
         auth: serve the auth endpoints and require tokens (credentials are made up, or
             kept in ``data_dir``, unless ``client_id``/``client_secret`` are given).
         http_port: port of the auth endpoints, ``0`` for a free one.
+        metrics_port: serve Prometheus metrics on this port (``0`` for a free one);
+            ``None`` (the default) serves none.
+        metrics_host: address of the metrics endpoint; ``None`` means ``host``.
 
     Errors when starting: ``OSError`` (port in use, data directory not writable or used
     by another server), ``ValueError`` (bad arguments, corrupt data files).
@@ -55,12 +64,19 @@ class LocalEnsign:
         client_id: str | None = None,
         client_secret: str | None = None,
         http_port: int = 0,
+        metrics_port: int | None = None,
+        metrics_host: str | None = None,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ValueError("host must be a non-empty string")
-        for name, value in (("port", port), ("http_port", http_port)):
+        ports = [("port", port), ("http_port", http_port)]
+        if metrics_port is not None:
+            ports.append(("metrics_port", metrics_port))
+        for name, value in ports:
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
                 raise ValueError(f"{name} must be an integer between 0 and 65535")
+        if metrics_host is not None and (not isinstance(metrics_host, str) or not metrics_host):
+            raise ValueError("metrics_host must be a non-empty string")
         if not auth and (client_id is not None or client_secret is not None):
             raise ValueError("client_id and client_secret need auth=True")
         self.data_dir = os.fspath(data_dir) if data_dir is not None else None
@@ -68,6 +84,8 @@ class LocalEnsign:
         self.port = port
         self.auth = bool(auth)
         self.http_port = http_port
+        self.metrics_port = metrics_port
+        self.metrics_host = metrics_host
         self._client_id = client_id
         self._client_secret = client_secret
         self._server: Any = None
@@ -88,8 +106,17 @@ class LocalEnsign:
             client_id=self._client_id,
             client_secret=self._client_secret,
             http_port=self.http_port,
+            metrics_addr=self._metrics_addr(),
         )
         return self
+
+    def _metrics_addr(self) -> str | None:
+        if self.metrics_port is None:
+            return None
+        host = self.metrics_host or self.host
+        if ":" in host:  # an IPv6 address
+            host = f"[{host}]"
+        return f"{host}:{self.metrics_port}"
 
     def stop(self) -> None:
         """Stops the server: open streams are answered and ended, storage is made
@@ -139,6 +166,12 @@ class LocalEnsign:
     @property
     def client_secret(self) -> str | None:
         return self._started().client_secret
+
+    @property
+    def metrics_url(self) -> str | None:
+        """``"http://host:port/metrics"`` of the Prometheus endpoint; ``None`` when the
+        server was started without ``metrics_port``."""
+        return self._started().metrics_url
 
     @property
     def project_id(self) -> str:
