@@ -21,9 +21,9 @@
 //! | `ensign_storage_errors_total` | counter | | writes (event batches or topic changes) storage failed |
 //! | `ensign_events_nacked_total` | counter | `code` | events the server nacked, by nack code |
 //!
-//! The `grpc_server_*` series come from one tower layer (`grpc::metrics`), never from
-//! handlers. `node` is the server id (`unk` when empty) and `region` is `unk`, as the
-//! real server reports them.
+//! The `grpc_server_*` series are defined and updated by one tower layer
+//! (`grpc::metrics`, registered in this registry), never by handlers. `node` is the
+//! server id (`unk` when empty) and `region` is `unk`, as the real server reports them.
 //!
 //! Concurrency: every series is resolved once, at start, into a handle that is an
 //! atomic; updating one takes no lock. Publish streams add their acks once per batch.
@@ -31,47 +31,10 @@
 use std::sync::Arc;
 
 use ensign_proto::api::nack::Code as NackCode;
-use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
-};
-
-use crate::grpc::methods::{Kind, METHODS, SERVICE};
-
-/// gRPC status codes as Go names them (the `code` label), indexed by code number.
-pub const GRPC_CODES: [&str; 17] = [
-    "OK",
-    "Canceled",
-    "Unknown",
-    "InvalidArgument",
-    "DeadlineExceeded",
-    "NotFound",
-    "AlreadyExists",
-    "PermissionDenied",
-    "ResourceExhausted",
-    "FailedPrecondition",
-    "Aborted",
-    "OutOfRange",
-    "Unimplemented",
-    "Internal",
-    "Unavailable",
-    "DataLoss",
-    "Unauthenticated",
-];
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 /// The nack codes a server sends (0 through `INTERNAL`).
 const NACK_CODES: usize = NackCode::Internal as usize + 1;
-
-/// The series of one RPC.
-pub struct MethodMetrics {
-    pub started: IntCounter,
-    /// By gRPC code number.
-    pub handled: Vec<IntCounter>,
-    pub duration: Histogram,
-    /// Stream RPCs only.
-    pub sent: Option<IntCounter>,
-    pub recv: Option<IntCounter>,
-}
 
 /// Every metric of one server.
 pub struct Metrics {
@@ -82,11 +45,9 @@ pub struct Metrics {
     pub subscriber_evictions: IntCounter,
     pub storage_errors: IntCounter,
     nacked: Vec<IntCounter>,
-    /// Indexed like `grpc::methods::METHODS`.
-    pub grpc: Vec<MethodMetrics>,
 }
 
-fn register<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: T) -> T {
+pub(crate) fn register<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: T) -> T {
     r.register(Box::new(m.clone()))
         .expect("metric names are unique and valid");
     m
@@ -133,76 +94,6 @@ impl Metrics {
                 nacked_vec.with_label_values(&[name])
             })
             .collect();
-        let labels = ["type", "service", "method"];
-        let started = register(
-            &r,
-            IntCounterVec::new(
-                Opts::new("grpc_server_started_total", "RPCs started on the server"),
-                &labels,
-            )
-            .expect("valid"),
-        );
-        let handled = register(
-            &r,
-            IntCounterVec::new(
-                Opts::new(
-                    "grpc_server_handled_total",
-                    "RPCs completed on the server, regardless of success or failure",
-                ),
-                &["type", "service", "method", "code"],
-            )
-            .expect("valid"),
-        );
-        let duration = register(
-            &r,
-            HistogramVec::new(
-                HistogramOpts::new(
-                    "grpc_server_handler_duration",
-                    "time (seconds) taken by the server to handle an RPC",
-                ),
-                &labels,
-            )
-            .expect("valid"),
-        );
-        let sent = register(
-            &r,
-            IntCounterVec::new(
-                Opts::new(
-                    "grpc_server_stream_messages_sent",
-                    "stream messages sent by the server",
-                ),
-                &labels,
-            )
-            .expect("valid"),
-        );
-        let recv = register(
-            &r,
-            IntCounterVec::new(
-                Opts::new(
-                    "grpc_server_stream_messages_recv",
-                    "stream messages received by the server",
-                ),
-                &labels,
-            )
-            .expect("valid"),
-        );
-        let grpc = METHODS
-            .iter()
-            .map(|m| {
-                let l = [m.kind.label(), SERVICE, m.name];
-                let stream = m.kind == Kind::Stream;
-                MethodMetrics {
-                    started: started.with_label_values(&l),
-                    handled: GRPC_CODES
-                        .iter()
-                        .map(|code| handled.with_label_values(&[l[0], l[1], l[2], code]))
-                        .collect(),
-                    duration: duration.with_label_values(&l),
-                    sent: stream.then(|| sent.with_label_values(&l)),
-                    recv: stream.then(|| recv.with_label_values(&l)),
-                }
-            })
-            .collect();
         Arc::new(Metrics {
             events: events.with_label_values(&[node, "unk"]),
             online_publishers,
@@ -210,9 +101,13 @@ impl Metrics {
             subscriber_evictions,
             storage_errors,
             nacked,
-            grpc,
             registry: r,
         })
+    }
+
+    /// The registry, for series defined elsewhere (`grpc::metrics`).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// Counts an event nacked by the server.
@@ -277,7 +172,6 @@ mod tests {
     fn names_and_labels_of_the_real_server() {
         let m = Metrics::new("");
         m.events.inc_by(3);
-        m.grpc[0].handled[0].inc();
         m.nacked(NackCode::TopicUnknown);
         let text = m.encode();
         assert!(
@@ -285,15 +179,6 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("# TYPE ensign_events counter"));
-        assert!(text.contains(
-            "grpc_server_handled_total{code=\"OK\",method=\"Publish\",service=\"ensign.v1beta1.Ensign\",type=\"stream\"} 1"
-        ));
-        assert!(
-            text.contains("grpc_server_handled_total{code=\"Unauthenticated\",method=\"Status\"")
-        );
-        assert!(text.contains("# TYPE grpc_server_handler_duration histogram"));
-        assert!(text.contains("grpc_server_stream_messages_sent{method=\"Subscribe\""));
-        assert!(!text.contains("grpc_server_stream_messages_sent{method=\"Status\""));
         assert!(text.contains("ensign_events_nacked_total{code=\"TOPIC_UNKNOWN\"} 1"));
         assert!(text.contains("ensign_online_publishers 0"));
     }

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
@@ -91,30 +89,9 @@ async fn a_stuck_subscriber_does_not_hold_back_other_topics() {
     a_acks.abort();
 }
 
-/// Collects what the server logs (a test-local subscriber: nothing global).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_subscriber_that_reads_too_slowly_is_evicted_logged_and_counted() {
-    let logs = Captured::default();
-    let sink = logs.clone();
-    let _guard = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_writer(move || sink.clone())
-            .with_ansi(false)
-            .finish(),
-    );
+    let (logs, _guard) = capture_logs();
     let h = start(ensign_server::ServerConfig {
         subscriber_buffer: 64,
         subscriber_max_lag: Duration::from_millis(300),
@@ -145,7 +122,7 @@ async fn a_subscriber_that_reads_too_slowly_is_evicted_logged_and_counted() {
         20_000,
         "its publisher is released"
     );
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let line = text
         .lines()
         .find(|l| l.contains("evicting a subscriber that fell behind"))

@@ -1,5 +1,6 @@
-//! The Prometheus endpoint: the real Ensign server's names and labels, gRPC series from
-//! the layer in front of the service (refused calls included), our own series.
+//! What operators see: the Prometheus endpoint (the real Ensign server's names and
+//! labels, gRPC series from the layer in front of the service, refused calls included,
+//! our own series) and the server's log events (startup, refusals, stop; no secrets).
 
 mod common;
 
@@ -156,4 +157,49 @@ async fn refused_calls_nacks_and_subscribers_are_counted() {
     );
     assert_eq!(value(&text, "ensign_events", &[]), 0.0);
     drop(s);
+}
+
+#[tokio::test]
+async fn startup_refusals_and_stop_are_logged_without_secrets() {
+    let (logs, _guard) = capture_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(ServerConfig {
+        data_dir: Some(dir.path().to_path_buf()),
+        auth: Some(AuthConfig {
+            client_secret: Some("s3cr3t-never-logged".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await;
+    let mut c = connect(&h.endpoint()).await;
+    let mut req = tonic::Request::new(api::PageInfo::default());
+    req.metadata_mut().insert(
+        "authorization",
+        "Bearer forged.token.value".parse().unwrap(),
+    );
+    assert!(c.list_topics(req).await.is_err());
+    h.shutdown().await;
+    let text = logs.text();
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle:?} logged: {text}"))
+            .to_string()
+    };
+    let up = line("Ensign server listening");
+    assert!(
+        up.contains("INFO") && up.contains("ensign_server::handle"),
+        "{up}"
+    );
+    assert!(
+        up.contains("storage=\"disk\"") && up.contains("auth=true"),
+        "{up}"
+    );
+    assert!(line("event log replayed").contains("events=0"));
+    let refused = line("call refused");
+    assert!(refused.contains("ensign_server::grpc::auth") && refused.contains("ListTopics"));
+    assert!(refused.contains("invalid credentials"), "{refused}");
+    assert!(line("Ensign server stopped").contains("INFO"));
+    assert!(!text.contains("s3cr3t-never-logged") && !text.contains("forged.token"));
 }

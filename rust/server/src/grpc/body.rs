@@ -133,7 +133,7 @@ pub fn code_of(value: Option<&http::HeaderValue>) -> usize {
     value
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
-        .filter(|c| *c < crate::metrics::GRPC_CODES.len())
+        .filter(|c| *c < super::metrics::GRPC_CODES.len())
         .unwrap_or(2)
 }
 

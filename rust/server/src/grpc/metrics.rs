@@ -1,5 +1,6 @@
-//! The metrics layer, outermost in front of every RPC (as the real server's monitoring
-//! interceptor is): `grpc_server_started_total` when a call arrives,
+//! The gRPC series and the layer that updates them, outermost in front of every RPC (as
+//! the real server's monitoring interceptor is): `grpc_server_started_total` when a call
+//! arrives,
 //! `grpc_server_handled_total{code}` and `grpc_server_handler_duration` when it ends
 //! (refusals by the authorization layer included), and for streams the messages
 //! received and sent (`grpc_server_stream_messages_recv/sent`). See `crate::metrics`.
@@ -13,22 +14,139 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::body::{code_of, CountedRequest, CountedResponse, OnEnd};
-use super::methods::{self, Kind};
-use crate::metrics::Metrics;
+use super::methods::{self, Kind, METHODS, SERVICE};
+use crate::metrics::register;
 
 type TonicBody = tonic::body::Body;
 
+/// gRPC status codes as Go names them (the `code` label), indexed by code number.
+pub const GRPC_CODES: [&str; 17] = [
+    "OK",
+    "Canceled",
+    "Unknown",
+    "InvalidArgument",
+    "DeadlineExceeded",
+    "NotFound",
+    "AlreadyExists",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "FailedPrecondition",
+    "Aborted",
+    "OutOfRange",
+    "Unimplemented",
+    "Internal",
+    "Unavailable",
+    "DataLoss",
+    "Unauthenticated",
+];
+
+/// The series of one RPC.
+pub struct MethodMetrics {
+    pub started: IntCounter,
+    /// By gRPC code number.
+    pub handled: Vec<IntCounter>,
+    pub duration: Histogram,
+    /// Stream RPCs only.
+    pub sent: Option<IntCounter>,
+    pub recv: Option<IntCounter>,
+}
+
+/// The `grpc_server_*` series, one set per RPC of `METHODS` (same index).
+pub struct GrpcMetrics {
+    pub methods: Vec<MethodMetrics>,
+}
+
+impl GrpcMetrics {
+    /// Registers the series in the server's registry, every label set resolved once.
+    pub fn new(r: &Registry) -> Arc<Self> {
+        let labels = ["type", "service", "method"];
+        let started = register(
+            r,
+            IntCounterVec::new(
+                Opts::new("grpc_server_started_total", "RPCs started on the server"),
+                &labels,
+            )
+            .expect("valid"),
+        );
+        let handled = register(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "grpc_server_handled_total",
+                    "RPCs completed on the server, regardless of success or failure",
+                ),
+                &["type", "service", "method", "code"],
+            )
+            .expect("valid"),
+        );
+        let duration = register(
+            r,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "grpc_server_handler_duration",
+                    "time (seconds) taken by the server to handle an RPC",
+                ),
+                &labels,
+            )
+            .expect("valid"),
+        );
+        let sent = register(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "grpc_server_stream_messages_sent",
+                    "stream messages sent by the server",
+                ),
+                &labels,
+            )
+            .expect("valid"),
+        );
+        let recv = register(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "grpc_server_stream_messages_recv",
+                    "stream messages received by the server",
+                ),
+                &labels,
+            )
+            .expect("valid"),
+        );
+        let methods = METHODS
+            .iter()
+            .map(|m| {
+                let l = [m.kind.label(), SERVICE, m.name];
+                let stream = m.kind == Kind::Stream;
+                MethodMetrics {
+                    started: started.with_label_values(&l),
+                    handled: GRPC_CODES
+                        .iter()
+                        .map(|code| handled.with_label_values(&[l[0], l[1], l[2], code]))
+                        .collect(),
+                    duration: duration.with_label_values(&l),
+                    sent: stream.then(|| sent.with_label_values(&l)),
+                    recv: stream.then(|| recv.with_label_values(&l)),
+                }
+            })
+            .collect();
+        Arc::new(GrpcMetrics { methods })
+    }
+}
+
 #[derive(Clone)]
 pub struct MetricsLayer {
-    metrics: Arc<Metrics>,
+    metrics: Arc<GrpcMetrics>,
 }
 
 impl MetricsLayer {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    pub fn new(metrics: Arc<GrpcMetrics>) -> Self {
         MetricsLayer { metrics }
     }
 }
@@ -47,19 +165,19 @@ impl<S> Layer<S> for MetricsLayer {
 #[derive(Clone)]
 pub struct MetricsService<S> {
     inner: S,
-    metrics: Arc<Metrics>,
+    metrics: Arc<GrpcMetrics>,
 }
 
 /// Records how one call ended.
 pub struct CallEnd {
-    metrics: Arc<Metrics>,
+    metrics: Arc<GrpcMetrics>,
     method: usize,
     started: Instant,
 }
 
 impl OnEnd for CallEnd {
     fn ended(self, code: usize) {
-        let m = &self.metrics.grpc[self.method];
+        let m = &self.metrics.methods[self.method];
         m.handled[code].inc();
         m.duration.observe(self.started.elapsed().as_secs_f64());
     }
@@ -85,7 +203,7 @@ where
                 sent: None,
             };
         };
-        let m = &self.metrics.grpc[index];
+        let m = &self.metrics.methods[index];
         m.started.inc();
         let stream = method.kind == Kind::Stream;
         let req = match (&m.recv, stream) {
@@ -143,5 +261,29 @@ where
                 Err(e)
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_labels_of_the_real_server() {
+        let r = Registry::new();
+        let m = GrpcMetrics::new(&r);
+        m.methods[0].handled[0].inc();
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&r.gather())
+            .unwrap();
+        assert!(text.contains(
+            "grpc_server_handled_total{code=\"OK\",method=\"Publish\",service=\"ensign.v1beta1.Ensign\",type=\"stream\"} 1"
+        ));
+        assert!(
+            text.contains("grpc_server_handled_total{code=\"Unauthenticated\",method=\"Status\"")
+        );
+        assert!(text.contains("# TYPE grpc_server_handler_duration histogram"));
+        assert!(text.contains("grpc_server_stream_messages_sent{method=\"Subscribe\""));
+        assert!(!text.contains("grpc_server_stream_messages_sent{method=\"Status\""));
     }
 }

@@ -20,7 +20,7 @@ use tower_layer::{Identity, Stack};
 use crate::service::EnsignService;
 use crate::state::ServerState;
 use auth::AuthLayer;
-use metrics::MetricsLayer;
+use metrics::{GrpcMetrics, MetricsLayer};
 
 /// The layers of `router`, outermost last (tower's `Stack<Inner, Outer>` order).
 pub type Layers = Stack<AuthLayer, Stack<MetricsLayer, Identity>>;
@@ -34,7 +34,9 @@ pub fn router(state: &Arc<ServerState>, max_message_size: usize) -> Router<Layer
         // events of 100 B in flight per stream without waiting for window updates.
         .initial_stream_window_size(Some(4 << 20))
         .initial_connection_window_size(Some(16 << 20))
-        .layer(MetricsLayer::new(state.metrics.clone()))
+        .layer(MetricsLayer::new(GrpcMetrics::new(
+            state.metrics.registry(),
+        )))
         .layer(AuthLayer::new(state.auth.clone(), state.project_id))
         .add_service(service)
 }

@@ -1,5 +1,5 @@
 //! The `ensign.v1beta1.Ensign` service: one type implementing the generated trait, each
-//! RPC delegating to its module. Calls reach it through `crate::grpc`, whose
+//! RPC delegating to its module. Calls reach it through the gRPC front (`grpc`), whose
 //! authorization layer has already checked the token, the RPC's permissions and (for
 //! most RPCs) the project; handlers read the caller's claims with `caller`.
 //!
@@ -7,6 +7,7 @@
 //! `Stream`s that do their work when polled, so a stream costs no extra task or channel.
 
 pub mod info;
+pub mod nack_texts;
 pub mod pages;
 pub mod publish;
 pub mod query;

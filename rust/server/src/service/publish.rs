@@ -24,6 +24,7 @@ use futures_util::{FutureExt, Stream, StreamExt};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 use tonic::{Request, Status, Streaming};
 
+pub use super::nack_texts::default_nack_message;
 use crate::broker::{PendingEvent, PublisherInfo};
 use crate::metrics::Online;
 use crate::state::ServerState;
@@ -36,19 +37,6 @@ pub const MAX_EVENT_SIZE: usize = 5_243_000;
 // of 100 B, so batches are bounded by what is buffered, not by these caps.
 const MAX_BATCH_EVENTS: usize = 4096;
 const MAX_BATCH_BYTES: usize = 4 << 20;
-
-/// The real server's default Nack texts (`DefaultNackMessage`).
-pub fn default_nack_message(code: Code) -> &'static str {
-    match code {
-        Code::MaxEventSizeExceeded => "maximum event size has been exceeded",
-        Code::TopicUnknown => "topic unknown or unhandled",
-        Code::TopicArchived => "cannot publish to an archived topic",
-        Code::TopicDeleted => "topic is currently being deleted",
-        Code::PermissionDenied => "not authorized to perform this action",
-        Code::Internal => "internal error, please wait and try again",
-        _ => "unknown error",
-    }
-}
 
 fn empty_stream() -> PublishStream {
     PublishStream { inner: None }
@@ -318,9 +306,7 @@ impl Inner {
             self.held = Some(batch);
             return false;
         }
-        let Batch {
-            events, local_ids, ..
-        } = batch;
+        let (events, local_ids) = (batch.events, batch.local_ids);
         let ticket = self.state.broker.commit(events, &self.publisher);
         match ticket.receipt {
             None => self.answer(local_ids, &ticket.deleted, Ok(ticket.committed)),

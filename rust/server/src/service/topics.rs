@@ -26,8 +26,13 @@ use super::pages::{self, DEFAULT_PAGE_SIZE};
 // NOTE: ~1 s covers a rehash of ~500k small events on this machine.
 const REHASH_INLINE: std::time::Duration = std::time::Duration::from_secs(1);
 
-fn internal(msg: &'static str) -> impl FnOnce(storage::StorageError) -> Status {
+/// A storage failure of a topic change: logged, counted, `INTERNAL` to the client.
+fn internal<'a>(
+    state: &'a ServerState,
+    msg: &'static str,
+) -> impl FnOnce(storage::StorageError) -> Status + 'a {
     move |e| {
+        state.metrics.storage_errors.inc();
         tracing::error!(error = %e, "{msg}");
         Status::internal(msg)
     }
@@ -85,7 +90,7 @@ pub async fn create_topic(
     };
     storage::wait(receipt)
         .await
-        .map_err(internal("could not process create topic request"))?;
+        .map_err(internal(state, "could not process create topic request"))?;
     Ok(topic)
 }
 
@@ -196,7 +201,7 @@ pub async fn delete_topic(
     };
     storage::wait(receipt)
         .await
-        .map_err(internal("could not process delete topic request"))?;
+        .map_err(internal(state, "could not process delete topic request"))?;
     Ok(api::TopicStatus {
         id: id.to_string(),
         state: result as i32,
@@ -344,9 +349,10 @@ pub async fn set_topic_policy(
         t.deduplication = Some(wanted);
         t.status = TopicState::Pending as i32;
     });
-    storage::wait(receipt)
-        .await
-        .map_err(internal("could not process set topic policy request"))?;
+    storage::wait(receipt).await.map_err(internal(
+        state,
+        "could not process set topic policy request",
+    ))?;
     // The reply says PENDING, as the real server's does. Small topics are rehashed
     // before it is sent (so a client reading the topic next sees READY); large ones
     // finish in the background.

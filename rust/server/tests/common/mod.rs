@@ -243,3 +243,44 @@ pub async fn query(
 pub fn data(e: &api::EventWrapper) -> Bytes {
     api::Event::decode(e.event.clone()).unwrap().data
 }
+
+/// What the server logs during a test (a test-local subscriber: nothing global). The
+/// server's tasks must run on the test's thread (`#[tokio::test]`'s default runtime).
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Captures every log event (DEBUG and up) until the guard is dropped.
+pub fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+    // NOTE: while a single dispatcher is registered, tracing computes a new callsite's
+    // interest from the default of whichever thread hits it first: a parallel test
+    // thread (no subscriber) would switch the event off for everyone. A second live
+    // dispatcher makes every callsite consult each thread's own default instead.
+    static SECOND: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    SECOND.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
+    let logs = Captured::default();
+    let sink = logs.clone();
+    let guard = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .finish(),
+    );
+    (logs, guard)
+}
