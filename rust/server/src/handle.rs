@@ -24,6 +24,7 @@ use crate::broker::Broker;
 use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::fanout::Fanout;
+use crate::grpc;
 use crate::metrics::Metrics;
 use crate::monitoring;
 use crate::state::ServerState;
@@ -103,14 +104,6 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     };
     let storage = Arc::new(storage);
     let last_rlid = recovered.max_rlid;
-    if config.data_dir.is_some() {
-        tracing::info!(
-            topics = recovered.topics.len(),
-            events = recovered.events,
-            bytes = recovered.valid_len,
-            "event log replayed"
-        );
-    }
     let auth = match config.auth.clone() {
         None => None,
         Some(cfg) => {
@@ -150,7 +143,8 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         max_query_bytes: config.max_query_bytes,
     });
 
-    let router = crate::grpc::router(&state, config.max_message_size);
+    let service = grpc::service(&state, config.max_message_size);
+    let (metrics_layer, auth_layer) = (grpc::metrics_layer(&state), grpc::auth_layer(&state));
     let incoming = TcpListenerStream::new(listener).map(|conn| {
         conn.inspect(|s| {
             // NOTE: acks are small and latency-bound; batching is done by coalescing
@@ -160,7 +154,15 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     });
     let stop = token.clone();
     let grpc = tokio::spawn(async move {
-        let res = router
+        let res = tonic::transport::Server::builder()
+            // NOTE: 4 MiB per stream / 16 MiB per connection lets a client keep ~25k
+            // events of 100 B in flight per stream without waiting for window updates.
+            .initial_stream_window_size(Some(4 << 20))
+            .initial_connection_window_size(Some(16 << 20))
+            // In front of every RPC, outermost first (see `grpc`).
+            .layer(metrics_layer)
+            .layer(auth_layer)
+            .add_service(service)
             .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
             .await;
         if let Err(e) = res {

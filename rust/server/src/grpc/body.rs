@@ -27,26 +27,42 @@ pub struct FrameCounter {
 
 impl FrameCounter {
     /// Feeds the next bytes; returns how many messages started in them.
-    pub fn feed(&mut self, mut data: &[u8]) -> u64 {
+    pub fn feed(&mut self, data: &[u8]) -> u64 {
+        let n = data.len();
+        let mut pos = 0;
         let mut started = 0;
-        while !data.is_empty() {
-            if self.skip > 0 {
-                let k = (self.skip.min(data.len() as u64)) as usize;
-                self.skip -= k as u64;
-                data = &data[k..];
-                continue;
-            }
-            let k = (5 - self.have).min(data.len());
+        if self.have > 0 {
+            // Finish the header the previous chunk cut.
+            let k = (5 - self.have).min(n);
             self.header[self.have..self.have + k].copy_from_slice(&data[..k]);
             self.have += k;
-            data = &data[k..];
-            if self.have == 5 {
-                let len = u32::from_be_bytes(self.header[1..5].try_into().expect("4 bytes"));
-                self.skip = u64::from(len);
-                self.have = 0;
-                started += 1;
+            if self.have < 5 {
+                return 0;
             }
+            pos = k;
+            self.have = 0;
+            started += 1;
+            let h = &self.header;
+            self.skip = u64::from(u32::from_be_bytes([h[1], h[2], h[3], h[4]]));
         }
+        let k = self.skip.min((n - pos) as u64);
+        self.skip -= k;
+        pos += k as usize;
+        // NOTE: whole headers are read in place: a few instructions per message.
+        while pos + 5 <= n {
+            let len =
+                u32::from_be_bytes([data[pos + 1], data[pos + 2], data[pos + 3], data[pos + 4]]);
+            started += 1;
+            let end = pos as u64 + 5 + u64::from(len);
+            if end > n as u64 {
+                self.skip = end - n as u64;
+                return started;
+            }
+            pos = end as usize;
+        }
+        let rest = n - pos;
+        self.header[..rest].copy_from_slice(&data[pos..]);
+        self.have = rest;
         started
     }
 }
