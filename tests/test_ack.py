@@ -36,7 +36,8 @@ def test_committed_is_naive_utc(far_timezone: None) -> None:
 
 
 def test_committed_from_protobuf_timestamp() -> None:
-    pb = pytest.importorskip("google.protobuf.timestamp_pb2")
+    from google.protobuf import timestamp_pb2 as pb
+
     ack = Ack(b"id", pb.Timestamp(seconds=1672531200))
     assert ack.committed == dt.datetime(2023, 1, 1)
 

@@ -10,14 +10,9 @@ import threading
 import pytest
 
 from pyensign_fast import decorators
-from pyensign_fast._streams_api import StreamsAPI
 from pyensign_fast.ensign import Ensign, authenticate, publisher, subscriber
 from pyensign_fast.events import from_object
 from pyensign_fast.sync import Ensign as SyncEnsign
-
-needs_subscribe = pytest.mark.skipif(
-    not hasattr(StreamsAPI, "subscribe"), reason="Ensign.subscribe has not landed yet"
-)
 
 
 @pytest.fixture
@@ -205,7 +200,6 @@ def test_decorated_functions_keep_their_names(kw):
 # ---------------------------------------------------------------------- subscriber
 
 
-@needs_subscribe
 def test_subscriber_coroutine_gets_the_events(kw):
     ready = asyncio.Event()
 
@@ -231,7 +225,6 @@ def test_subscriber_coroutine_gets_the_events(kw):
     assert asyncio.run(main()) == [{"i": 0}, {"i": 1}, {"i": 2}]
 
 
-@needs_subscribe
 def test_subscriber_async_generator_yields_through(kw):
     @authenticate(**kw)
     @subscriber("counter", "other")
@@ -259,7 +252,6 @@ def test_subscriber_async_generator_yields_through(kw):
     assert asyncio.run(main()) == ["a", "b"]
 
 
-@needs_subscribe
 def test_subscriber_plain_function_is_called_per_event(kw):
     seen = []
     enough = threading.Event()

@@ -16,7 +16,6 @@ from pyensign_fast.enum import (
 
 
 def _descriptor(name: str) -> Any:
-    pytest.importorskip("google.protobuf")
     from pyensign_fast.api.v1beta1 import topic_pb2
 
     return {
@@ -97,7 +96,6 @@ def test_convert(enum: Any) -> None:
 
 
 def test_convert_protobuf_values() -> None:
-    pytest.importorskip("google.protobuf")
     from pyensign_fast.api.v1beta1 import topic_pb2
 
     assert TopicState.convert(topic_pb2.TopicState.READY) is TopicState.READY
@@ -112,7 +110,6 @@ def test_members_convert_to_int_for_protobuf() -> None:
     assert int(DeduplicationStrategy.DATAGRAM) == 3
     assert [10, 11, 12][OffsetPosition.OFFSET_LATEST] == 12
     assert TopicState.READY != 1  # still an Enum, not an IntEnum
-    pytest.importorskip("google.protobuf")
     from pyensign_fast.api.v1beta1 import topic_pb2
 
     dedup = topic_pb2.Deduplication(

@@ -162,7 +162,6 @@ def test_event(
     assert (event.type.name, event.type.semver()) == (schema_name, f"{major}.{minor}.{patch}")
     assert event.id is None and event.committed is None and event.error is None
     assert event.state is EventState.INITIALIZED
-    pytest.importorskip("google.protobuf")
     from pyensign_fast.api.v1beta1 import event_pb2
 
     expected = event_pb2.Event(
@@ -178,7 +177,6 @@ def test_event(
 
 
 def test_modify_event() -> None:
-    pytest.importorskip("google.protobuf")
     event = Event(data=b"test", mimetype=mt.TextPlain)
     proto = event.proto()
     assert (proto.data, proto.mimetype, proto.type.name) == (b"test", mt.TextPlain, "Unknown")
@@ -542,7 +540,6 @@ def test_from_object_errors(obj: Any, kwargs: dict, error: type, message: str) -
 
 
 def test_from_proto_and_from_wrapper() -> None:
-    pytest.importorskip("google.protobuf")
     from pyensign_fast.api.v1beta1 import event_pb2
 
     pb = event_pb2.Event(

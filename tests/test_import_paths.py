@@ -104,11 +104,8 @@ def test_decorators_and_classes_are_the_same_objects_everywhere():
 
 
 def test_connection_cursor_is_the_query_cursor():
-    try:
-        from pyensign_fast.cursor import Cursor
-    except ImportError:
-        pytest.skip("pyensign_fast.cursor (the EnSQL cursor) has not landed yet")
     from pyensign_fast.connection import Cursor as FromConnection
+    from pyensign_fast.cursor import Cursor
 
     assert FromConnection is Cursor
 

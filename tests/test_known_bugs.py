@@ -15,15 +15,10 @@ import time
 import pytest
 
 from pyensign_fast import _core
-from pyensign_fast._streams_api import StreamsAPI
 from pyensign_fast.enum import TopicState
 from pyensign_fast.events import Event
 from pyensign_fast.exceptions import AuthenticationError, EnsignRPCError, NackError, PyEnsignError
 from pyensign_fast.server import LocalEnsign
-
-needs_subscribe = pytest.mark.skipif(
-    not hasattr(StreamsAPI, "subscribe"), reason="Ensign.subscribe has not landed yet"
-)
 
 
 def make(n, prefix="e"):
@@ -74,7 +69,6 @@ async def test_k3_more_than_ten_concurrent_streams(client):
     assert all(e.acked() for events in batches.values() for e in events)
 
 
-@needs_subscribe
 async def test_k3_more_than_ten_concurrent_subscriptions(client):
     names = [f"sub-{i}" for i in range(12)]
     for name in names:

@@ -13,7 +13,6 @@ IDS = [b"", b"ab", bytes(range(0, 256, 7)) + b"\"\\'aZ\n\t\r", bytes(16)]
 
 @pytest.fixture(scope="module")
 def ensign_pb2():  # type: ignore[no-untyped-def]
-    pytest.importorskip("google.protobuf")
     from pyensign_fast.api.v1beta1 import ensign_pb2
 
     return ensign_pb2

@@ -77,7 +77,6 @@ def test_constants(name: str, value: int) -> None:
 
 
 def test_constants_match_the_mime_enum() -> None:
-    pytest.importorskip("google.protobuf")
     from pyensign_fast.mimetype.v1beta1 import mimetype_pb2
 
     numbers = {v.number for v in mimetype_pb2.MIME.DESCRIPTOR.values}

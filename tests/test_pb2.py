@@ -1,7 +1,8 @@
-"""The protobuf modules at pyensign's import paths: names, wire compatibility with
-pyensign's descriptors (recorded), well-known-type interop, coexistence with pyensign's
-registrations, and that ``import pyensign_fast`` never loads protobuf. Also
-``api.v1beta1.event`` (wrap/unwrap) and ``api.v1beta1.query`` (format_query)."""
+"""The protobuf modules at pyensign's import paths: names (full names as pyensign's),
+wire compatibility with pyensign's descriptors (recorded), well-known-type interop,
+coexistence with other registrations of the same names in protobuf's default pool, and
+that ``import pyensign_fast`` never loads protobuf. Also ``api.v1beta1.event``
+(wrap/unwrap) and ``api.v1beta1.query`` (format_query)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,12 @@ import textwrap
 from typing import Any, Dict, List
 
 import pytest
-
-from _pyensign_tables import TABLES
-
-pytest.importorskip("google.protobuf")
-
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from _pyensign_tables import TABLES
 from pyensign_fast import mimetypes, nack
-from pyensign_fast.api._pool import PREFIX
 from pyensign_fast.api.v1beta1 import (
     ensign_pb2,
     event_pb2,
@@ -46,16 +42,15 @@ def _label(field: Any) -> int:
 
 def _ours() -> Dict[str, List[Any]]:
     out: Dict[str, List[Any]] = {}
-    strip = len(PREFIX) + 1
 
     def walk(message: Any) -> None:
-        out[message.full_name[strip:]] = [
+        out[message.full_name] = [
             [
                 f.name,
                 f.number,
                 f.type,
                 _label(f),
-                (f.message_type or f.enum_type).full_name.removeprefix(PREFIX + ".")
+                (f.message_type or f.enum_type).full_name
                 if (f.message_type or f.enum_type)
                 else "",
             ]
@@ -64,22 +59,40 @@ def _ours() -> Dict[str, List[Any]]:
         for nested in message.nested_types:
             walk(nested)
         for enum in message.enum_types:
-            out[enum.full_name[strip:]] = [[v.name, v.number] for v in enum.values]
+            out[enum.full_name] = [[v.name, v.number] for v in enum.values]
 
     for module in MODULES:
         for message in module.DESCRIPTOR.message_types_by_name.values():
             walk(message)
         for enum in module.DESCRIPTOR.enum_types_by_name.values():
-            out[enum.full_name[strip:]] = [[v.name, v.number] for v in enum.values]
+            out[enum.full_name] = [[v.name, v.number] for v in enum.values]
     return out
 
 
 def test_messages_and_enums_match_pyensigns_field_for_field() -> None:
+    # Keyed by full name, so this also checks that every full name is pyensign's.
     theirs = TABLES["descriptors"]
     ours = _ours()
     assert sorted(ours) == sorted(theirs)
     for name, fields in theirs.items():
         assert ours[name] == fields, name
+
+
+def test_full_names_type_urls_and_service_path_are_pyensigns() -> None:
+    from google.protobuf.any_pb2 import Any as AnyPb
+
+    assert event_pb2.Event.DESCRIPTOR.full_name == "ensign.v1beta1.Event"
+    assert ensign_pb2.Nack.Code.DESCRIPTOR.full_name == "ensign.v1beta1.Nack.Code"
+    assert mimetype_pb2.MIME.DESCRIPTOR.full_name == "mimetype.v1beta1.MIME"
+    assert region_pb2.Region.DESCRIPTOR.full_name == "region.v1beta1.Region"
+    assert event_pb2.DESCRIPTOR.name == "api/v1beta1/event.proto"
+    assert event_pb2.DESCRIPTOR.package == "ensign.v1beta1"
+    assert ensign_pb2.DESCRIPTOR.services_by_name["Ensign"].full_name == "ensign.v1beta1.Ensign"
+    packed = AnyPb()
+    packed.Pack(event_pb2.Event(data=b"x"))
+    assert packed.type_url == "type.googleapis.com/ensign.v1beta1.Event"
+    out = event_pb2.Event()
+    assert packed.Unpack(out) and out.data == b"x"
 
 
 def test_names_users_import() -> None:
@@ -98,15 +111,65 @@ def test_names_users_import() -> None:
             assert hasattr(module, name), (module.__name__, name)
 
 
-def test_well_known_types_are_the_default_classes() -> None:
+def test_well_known_types_take_the_default_classes() -> None:
     event = event_pb2.Event(data=b"x", created=Timestamp(seconds=3, nanos=4))
     assert event.created == Timestamp(seconds=3, nanos=4)
+    assert Timestamp(seconds=3, nanos=4) == event.created
+    assert not (event.created != Timestamp(seconds=3, nanos=4))
+    assert event.created != Timestamp(seconds=3) and Timestamp(seconds=3) != event.created
     assert event.created.ToNanoseconds() == 3_000_000_004
     group = groups_pb2.ConsumerGroup(name="g", delivery_timeout=Duration(seconds=30))
     assert group.delivery_timeout.ToSeconds() == 30
     ack = ensign_pb2.Ack(id=b"i")
     ack.committed.CopyFrom(Timestamp(seconds=5))
     assert ensign_pb2.Ack.FromString(ack.SerializeToString()) == ack
+    ack.committed.MergeFrom(Timestamp(nanos=6))
+    assert (ack.committed.seconds, ack.committed.nanos) == (5, 6)
+    # Still what protobuf takes natively: datetimes, dicts, our own class.
+    assert event_pb2.Event(created={"seconds": 7}).created.seconds == 7
+    own = type(event.created)(seconds=8)
+    assert event_pb2.Event(created=own).created == own
+    with pytest.raises(TypeError):
+        event_pb2.Event(created=Duration(seconds=1))
+
+
+def test_well_known_type_interop_survives_garbage_collection() -> None:
+    # protobuf holds message classes weakly: the patched ones must not be replaced.
+    out = _run(
+        """
+        import gc
+        from google.protobuf.timestamp_pb2 import Timestamp
+        from pyensign_fast.api.v1beta1 import ensign_pb2
+        gc.collect()
+        print(ensign_pb2.Ack(committed=Timestamp(seconds=3)).committed.seconds)
+        """
+    )
+    assert out == "3"
+
+
+def test_our_descriptor_pool_resolves_any_in_json() -> None:
+    from google.protobuf import json_format
+    from google.protobuf.any_pb2 import Any as AnyPb
+
+    from pyensign_fast.api import descriptor_pool
+
+    pool = descriptor_pool()
+    assert pool.FindMessageTypeByName("ensign.v1beta1.Event") is event_pb2.Event.DESCRIPTOR
+    packed = AnyPb()
+    packed.Pack(event_pb2.Event(data=b"x"))
+    text = json_format.MessageToJson(packed, descriptor_pool=pool)
+    assert '"@type": "type.googleapis.com/ensign.v1beta1.Event"' in text
+    back = json_format.Parse(text, AnyPb(), descriptor_pool=pool)
+    assert back == packed
+
+
+def test_the_default_descriptor_pool_is_left_alone() -> None:
+    from google.protobuf import descriptor_pool
+
+    with pytest.raises(KeyError):
+        descriptor_pool.Default().FindMessageTypeByName("ensign.v1beta1.Event")
+    with pytest.raises(KeyError):
+        descriptor_pool.Default().FindFileByName("api/v1beta1/event.proto")
 
 
 def test_consumer_group_and_subscription_encode() -> None:
@@ -138,24 +201,30 @@ def test_importing_the_package_does_not_import_protobuf() -> None:
     assert out == "[]"
 
 
-def test_coexists_with_descriptors_registered_under_the_original_names() -> None:
-    # pyensign registers different descriptors for the same file and message names in the
-    # default pool. Simulate that, before and after importing ours.
+@pytest.mark.parametrize("changed", [True, False])
+def test_coexists_with_descriptors_registered_under_the_original_names(changed: bool) -> None:
+    # pyensign (any version) registers its own descriptors for the same file and message
+    # names in the default pool. Simulate that, before and after importing ours, with
+    # different content (another pyensign version) and with the same content.
     register_original = """
         from google.protobuf import descriptor_pb2, descriptor_pool, timestamp_pb2, duration_pb2
         from pyensign_fast._core import FILE_DESCRIPTOR_SET
         pool = descriptor_pool.Default()
         for f in descriptor_pb2.FileDescriptorSet.FromString(FILE_DESCRIPTOR_SET).file:
             if not f.name.startswith("google/"):
-                f.options.deprecated = True  # different content, same names
+                f.options.deprecated = CHANGED  # different content, same names
                 pool.AddSerializedFile(f.SerializeToString())
-        """
+        theirs = pool.FindMessageTypeByName("ensign.v1beta1.Nack")
+        print(theirs.full_name)
+        """.replace("CHANGED", str(changed))
     use_ours = """
-        from pyensign_fast.api.v1beta1 import ensign_pb2
+        from pyensign_fast.api.v1beta1 import ensign_pb2, ensign_pb2_grpc
+        print(ensign_pb2.Nack.DESCRIPTOR.full_name)
         print(ensign_pb2.Nack(code=ensign_pb2.Nack.Code.TIMEOUT).code)
         """
-    assert _run(register_original + use_ours) == "101"
-    assert _run(use_ours + register_original) == "101"
+    lines = ["ensign.v1beta1.Nack", "ensign.v1beta1.Nack", "101"]
+    assert _run(register_original + use_ours).split() == lines
+    assert _run(use_ours + register_original).split() == lines[1:] + lines[:1]
 
 
 # -- api.v1beta1.event (pyensign's test_event.py cases) --------------------------------

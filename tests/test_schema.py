@@ -77,7 +77,6 @@ def test_no_version_means_zero() -> None:
     ],
 )
 def test_encoding_matches_protobuf(name: str, major: int, minor: int, patch: int) -> None:
-    pytest.importorskip("google.protobuf")
     from pyensign_fast.api.v1beta1 import event_pb2
 
     t = Type.from_values(name, major, minor, patch)

@@ -122,7 +122,8 @@ def test_data_dir_keeps_the_project_and_is_exclusive(tmp_path):
 
 
 def test_client_is_set_up_for_the_server():
-    ensign = pytest.importorskip("pyensign_fast.ensign")
+    from pyensign_fast import ensign
+
     with LocalEnsign(auth=True) as srv:
         client = srv.client()
         assert isinstance(client, ensign.Ensign)
@@ -182,9 +183,7 @@ def test_cli_bad_arguments_exit_nonzero_without_traceback(tmp_path):
 
 def test_cli_kill_9_keeps_acked_events(tmp_path):
     """Publish with acks to ``serve --data-dir``, SIGKILL it, restart, find them all."""
-    ensign = pytest.importorskip("pyensign_fast.ensign")
-    if not hasattr(ensign.Ensign, "query"):
-        pytest.skip("pyensign_fast.Ensign.query is not there yet")
+    from pyensign_fast import ensign
     from pyensign_fast.events import Event
 
     proc = _serve("--port", "0", "--data-dir", str(tmp_path))

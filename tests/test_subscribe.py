@@ -304,6 +304,19 @@ async def test_concurrent_readers_of_one_subscription_lose_nothing(client, topic
     await sub.aclose()
 
 
+async def test_a_reader_woken_after_another_refilled_takes_from_its_page(client, topic):
+    # Both readers wait on an empty buffer; the first one woken takes the whole page and
+    # leaves the rest in the shared list. The second must take from that list instead of
+    # waiting for new events (it used to wait forever).
+    sub = client.subscribe(topic)
+    await asyncio.wait_for(sub.ready(), WAIT)
+    readers = [asyncio.ensure_future(sub.__anext__()) for _ in range(2)]
+    await publish(client, topic, make(2))
+    got = await asyncio.wait_for(asyncio.gather(*readers), WAIT)
+    assert sorted(e.data for e in got) == [b"e0", b"e1"]
+    await sub.aclose()
+
+
 async def test_closing_the_client_ends_its_subscriptions(client, topic):
     sub = client.subscribe(topic)
     await asyncio.wait_for(sub.ready(), WAIT)

@@ -12,7 +12,6 @@ import threading
 import pytest
 
 from pyensign_fast import sync
-from pyensign_fast._streams_api import StreamsAPI
 from pyensign_fast.ack import Ack
 from pyensign_fast.enum import TopicState
 from pyensign_fast.exceptions import (
@@ -27,10 +26,6 @@ from pyensign_fast.exceptions import (
 )
 from pyensign_fast.messages import Ack as AckMessage
 from pyensign_fast.sync import Ensign, Event
-
-needs_subscribe = pytest.mark.skipif(
-    not hasattr(StreamsAPI, "subscribe"), reason="Ensign.subscribe has not landed yet"
-)
 
 
 def make(n, prefix="e"):
@@ -302,7 +297,6 @@ def test_async_to_sync_propagates_errors_and_closes_generators():
 # ---------------------------------------------------------------------- subscribe, query
 
 
-@needs_subscribe
 def test_blocking_subscribe(bclient):
     sub = bclient.subscribe("events")
     assert list(sub.ready()) == ["events"]
@@ -324,7 +318,6 @@ def test_blocking_subscribe(bclient):
     assert list(sub) == []  # a closed subscription just ends
 
 
-@needs_subscribe
 def test_blocking_subscribe_ends_when_the_client_closes(server):
     c = Ensign(endpoint=server.endpoint, insecure=True, auth_url="")
     c.create_topic("events")
@@ -344,7 +337,6 @@ def test_blocking_subscribe_ends_when_the_client_closes(server):
     assert not consumer.is_alive() and len(done) == 1
 
 
-@needs_subscribe
 def test_blocking_query(bclient):
     bclient.publish("events", make(12))
     bclient.flush()

@@ -6,11 +6,10 @@ import datetime as dt
 import pickle
 
 import pytest
+from google.protobuf import duration_pb2 as pb_duration
+from google.protobuf import timestamp_pb2 as pb_timestamp
 
 from pyensign_fast.timestamps import Duration, Timestamp
-
-pb_timestamp = pytest.importorskip("google.protobuf.timestamp_pb2")
-pb_duration = pytest.importorskip("google.protobuf.duration_pb2")
 
 TIMESTAMPS = [
     (0, 0),

@@ -64,7 +64,6 @@ PROJECT_INFO: Dict[str, Any] = {
 
 
 def _pb(kind: str) -> Any:
-    pytest.importorskip("google.protobuf")
     from google.protobuf.timestamp_pb2 import Timestamp
 
     from pyensign_fast.api.v1beta1 import ensign_pb2, event_pb2, topic_pb2

@@ -2,7 +2,9 @@
 
 Subcommands are registered in ``SUBCOMMANDS``: each entry is a ``(name, help, add_arguments,
 run)`` tuple, where ``add_arguments(parser)`` declares its options and ``run(args)`` returns
-the exit code. Add a subcommand by appending an entry.
+the exit code. Add a subcommand by appending an entry. The client commands (``pub``,
+``sub``, ``query``, ``topics``, ``info``, ``status``, ``bench``) live in
+:mod:`pyensign_fast.commands`, one module each.
 
 ``serve`` runs a local Ensign server until SIGINT or SIGTERM::
 
@@ -24,6 +26,8 @@ import signal
 import sys
 import threading
 from typing import Callable, List, Optional, Sequence, Tuple
+
+from pyensign_fast import commands as _client_commands
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
@@ -162,6 +166,8 @@ SUBCOMMANDS: List[Subcommand] = [
         _demo_arguments,
         _demo,
     ),
+    # pub, sub, query, topics, info, status, bench: one module each in commands/.
+    *_client_commands.SUBCOMMANDS,
 ]
 
 

@@ -112,6 +112,10 @@ class Subscription:
         acks = self._acks
         try:
             while not self._closed:
+                if self._buf:
+                    # Another reader refilled while this one waited: take from its page
+                    # rather than waiting for events that are already here.
+                    return self._buf.pop()
                 page = core.poll(PAGE, acks, acks._pending)
                 if page is None:
                     break
