@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 CARGO ?= cargo
 
-.PHONY: help venv install install-dev build test test-rust test-python lint fmt stubtest bench demo serve clean
+.PHONY: help venv install install-dev build test test-rust test-python lint fmt stubtest bench bench-matrix bench-micro demo serve clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -49,12 +49,20 @@ fmt: $(PY)  ## Format Rust and Python
 	$(CARGO) fmt --all
 	$(PY) -m ruff format python tests benches
 
-bench: install  ## Side-by-side benchmarks against pyensign (writes benches/results/)
+bench: install bench-matrix bench-micro  ## Side-by-side benchmarks against pyensign (writes benches/results/)
 	$(PY) benches/publish_compare.py --repeat 3
 	$(PY) benches/subscribe_compare.py --repeat 3
 	$(PY) benches/server_sdk.py --repeat 3
 	$(PY) benches/bench_event_create.py
 	$(CARGO) bench -p ensign-server --bench server_ingest -- --events 2000000
+
+bench-matrix: install  ## The programs users write, pyensign vs pyensign-fast vs Rust (~25 min; QUICK=1: ~5)
+	$(PIP) install --quiet 'matplotlib>=3.7' 'pytest-benchmark>=4'  # the bench extra, without rebuilding
+	$(PY) benches/matrix.py $(if $(QUICK),--quick,)
+
+bench-micro: install  ## Per-event micro-benchmarks (pytest-benchmark; compare with --benchmark-compare)
+	$(PIP) install --quiet 'matplotlib>=3.7' 'pytest-benchmark>=4'  # the bench extra, without rebuilding
+	$(PY) -m pytest benches/bench_micro.py -q -p no:cacheprovider --benchmark-json benches/results/micro.json
 
 demo: install  ## Publish and consume a large stream through the embedded local server
 	$(VENV)/bin/pyensign-fast demo

@@ -61,7 +61,8 @@ def rust_bench_binary() -> str:
         cwd=ROOT,
         check=True,
     )
-    return str(ROOT / "target" / "release" / "examples" / "publish_bench")
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+    return str(target / "release" / "examples" / "publish_bench")
 
 
 class Server:

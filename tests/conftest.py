@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 
@@ -29,3 +31,38 @@ async def topic(client):
     """A topic name that exists on the server."""
     await client.create_topic("events")
     return "events"
+
+
+# -- event loops ----------------------------------------------------------------------
+# Tests marked ``all_loops`` run on the default asyncio loop, on uvloop (when installed)
+# and on a selector loop without ``add_reader`` (standing in for Windows' Proactor loop,
+# which forces the bridge's watcher-thread notifier); every other test on asyncio's.
+
+
+class NoAddReaderLoop(asyncio.SelectorEventLoop):
+    """An event loop that, like Windows' ``ProactorEventLoop``, has no ``add_reader``."""
+
+    def add_reader(self, *args: object, **kwargs: object) -> None:
+        raise NotImplementedError
+
+
+def _loop_factories() -> dict:
+    factories = {"asyncio": asyncio.new_event_loop}
+    try:
+        import uvloop
+
+        factories["uvloop"] = uvloop.new_event_loop
+    except ImportError:  # not installable on every platform
+        pass
+    factories["no_add_reader"] = NoAddReaderLoop
+    return factories
+
+
+_ALL_LOOPS = _loop_factories()
+_DEFAULT_LOOP = {"asyncio": asyncio.new_event_loop}
+
+
+def pytest_asyncio_loop_factories(config, item):
+    if item.get_closest_marker("all_loops") is not None:
+        return _ALL_LOOPS
+    return _DEFAULT_LOOP

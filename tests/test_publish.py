@@ -18,6 +18,8 @@ from pyensign_fast.exceptions import (
 from pyensign_fast.messages import Ack as AckMessage
 from pyensign_fast.messages import Nack as NackMessage
 
+pytestmark = pytest.mark.all_loops
+
 
 def make(n: int, prefix: str = "e") -> list:
     return [Event(f'{{"{prefix}": {i}}}'.encode(), "application/json") for i in range(n)]

@@ -4,6 +4,9 @@ when the restart comes too late)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from pyensign_fast.events import Event
@@ -85,3 +88,31 @@ async def test_server_restart_in_the_middle_of_a_publish(tmp_path, late):
             srv2.stop()
     finally:
         srv.stop()
+
+
+def test_events_without_an_outcome_at_exit_are_reported_once():
+    """At interpreter exit nothing is flushed: one WARNING gives the number of events
+    still in flight (here the server is gone and the reconnect timeout far away)."""
+    script = """
+import asyncio
+from pyensign_fast.events import Event
+from pyensign_fast.server import LocalEnsign
+
+async def main():
+    srv = LocalEnsign()
+    srv.start()
+    c = srv.client(reconnect_timeout=600)
+    await c.create_topic("t")
+    await c.publish("t", Event(b"x"))
+    await c.flush()
+    srv.stop()
+    await c.publish("t", [Event(b"y") for _ in range(7)])
+
+asyncio.run(main())
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.count("at interpreter exit") == 1, out.stderr
+    assert "7 published event(s) had no ack or nack yet at interpreter exit" in out.stderr

@@ -1,38 +1,49 @@
 """The Python side of the notifier: how results from the Rust core reach asyncio.
 
-One :class:`Bridge` per event loop owns a ``_core.Notifier`` whose file descriptor is
-registered once with ``loop.add_reader``. The core writes to it at most once per burst of
-completions; :meth:`Bridge.drain` then takes every completion in one FFI call and
-dispatches it: resolve a future, run an ``on_ack``/``on_nack`` callback, or wake the
-``wait_for_ack()`` waiters of an event. See ``docs/architecture.md``.
+One :class:`Bridge` per event loop owns a ``_core.Notifier``. The core signals it at most
+once per burst of completions; :meth:`Bridge.drain` then makes one FFI call
+(``Notifier.drain``) that resolves the futures and runs the ``on_ack``/``on_nack``
+callbacks in Rust, and dispatches the little that is left: ``wait_for_ack()`` wake-ups,
+coroutine callbacks that suspended, other awaitables, and callback exceptions to log.
+See ``docs/architecture.md``.
 
-Callbacks may be plain functions or coroutine functions (pyensign awaited them); an
-exception raised by one is logged on the ``pyensign_fast`` logger and never reaches the
-loop or the stream.
+How the loop learns that there is something to drain: ``loop.add_reader`` on the
+notifier's socket (selector loops, uvloop); on loops without ``add_reader`` (Windows'
+Proactor loop) a watcher thread waits on the notifier with the GIL released and calls
+``loop.call_soon_threadsafe`` once per burst.
+
+Callbacks may be plain functions or coroutine functions (pyensign awaited them). A
+coroutine callback runs eagerly, inside the drain, until it finishes or first suspends:
+one that finishes costs no task; one that suspends is handed to a task that resumes it
+(so callbacks start in order, and a suspended one finishes later). An exception raised
+by a callback is logged on the ``pyensign_fast`` logger and never reaches the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import threading
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Generator, List, Optional, Tuple
 
 from pyensign_fast import _core
-from pyensign_fast.messages import Ack, Nack
-from pyensign_fast.timestamps import Timestamp
 
 __all__ = ["Bridge", "ThreadBridge", "get_bridge"]
 
 logger = logging.getLogger("pyensign_fast")
 
-KIND_RESULT = 0
-KIND_ERROR = 1
+# The kinds of the items Notifier.drain() hands back (bridge.rs).
 KIND_WAITER = 3
-KIND_ACK_CALLBACK = 4
-KIND_NACK_CALLBACK = 5
+KIND_SUSPENDED = 6
+KIND_CALLBACK_ERROR = 7
+KIND_AWAITABLE = 8
+
+_set_running_loop = asyncio.events._set_running_loop
+
+
+def _log_callback_error(exc: BaseException) -> None:
+    logger.warning("exception in an ack/nack callback", exc_info=exc)
 
 
 def _log_task_error(task: asyncio.Future) -> None:
@@ -40,11 +51,41 @@ def _log_task_error(task: asyncio.Future) -> None:
         return
     exc = task.exception()
     if exc is not None:
-        logger.warning("exception in an ack/nack callback", exc_info=exc)
+        _log_callback_error(exc)
+
+
+class _Resume:
+    """Finishes a coroutine that suspended during an eager first step: waits for what it
+    yielded, then keeps stepping it by hand, as a task would have from the start (a
+    coroutine that is mid-``await`` cannot itself be awaited again)."""
+
+    __slots__ = ("coro", "yielded")
+
+    def __init__(self, coro: Any, yielded: Any) -> None:
+        self.coro = coro
+        self.yielded = yielded
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        coro, yielded = self.coro, self.yielded
+        if getattr(yielded, "_asyncio_future_blocking", None) is not None:
+            # The drain took the flag (as a task's step does) so that other eager
+            # coroutines could await the same future; it is awaited here, blocking.
+            yielded._asyncio_future_blocking = True
+        while True:
+            thrown: BaseException | None = None
+            try:
+                yield yielded
+            except BaseException as exc:  # cancellation and throws go to the coroutine
+                thrown = exc
+            try:
+                yielded = coro.send(None) if thrown is None else coro.throw(thrown)
+            except StopIteration as done:
+                return done.value
 
 
 class _Dispatcher:
-    """What both bridges share: the notifier, the waiters and the dispatch loop."""
+    """What both bridges share: the notifier, the waiters and the dispatch of what the
+    core hands back."""
 
     def __init__(self) -> None:
         self.notifier = _core.Notifier()
@@ -55,44 +96,48 @@ class _Dispatcher:
         outcome; the caller must have called ``batch.add_waiter(slot)`` first."""
         self.waiters.setdefault((batch_id, slot), []).append(future)
 
-    def _call(self, callback: Callable[[Any], Any], arg: Any) -> None:
-        try:
-            result = callback(arg)
-        except Exception:
-            logger.warning("exception in an ack/nack callback", exc_info=True)
-            return
-        if inspect.isawaitable(result):
-            self._schedule(result)
-
     def _schedule(self, awaitable: Any) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def drain(self) -> None:
-        """Takes every pending completion from the core and dispatches it."""
-        for kind, a, b in self.notifier.drain():
-            if kind == KIND_RESULT:
-                if not a.done():
-                    a.set_result(b)
-            elif kind == KIND_ERROR:
-                if not a.done():
-                    a.set_exception(b)
-            elif kind == KIND_WAITER:
+    def _dispatch(self, leftovers: List[Tuple[int, Any, Any]]) -> None:
+        for kind, a, b in leftovers:
+            if kind == KIND_WAITER:
                 for fut in self.waiters.pop((a, b), ()):
                     if not fut.done():
                         fut.set_result(None)
-            elif kind == KIND_ACK_CALLBACK:
-                self._call(a, Ack(b[0], Timestamp(b[1], b[2])))
-            elif kind == KIND_NACK_CALLBACK:
-                self._call(a, Nack(b[0], b[1], b[2]))
+            elif kind == KIND_SUSPENDED:
+                self._schedule(_Resume(a, b))
+            elif kind == KIND_CALLBACK_ERROR:
+                _log_callback_error(a)
+            elif kind == KIND_AWAITABLE:
+                self._schedule(a)
+
+    def drain(self) -> None:
+        """Takes every pending completion from the core and dispatches it."""
+        leftovers = self.notifier.drain()
+        if leftovers:
+            self._dispatch(leftovers)
 
 
 class Bridge(_Dispatcher):
     """The notifier of one asyncio event loop."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, use_reader: bool = True) -> None:
         super().__init__()
         self.loop = loop
-        loop.add_reader(self.notifier.fileno(), self.drain)
+        self._watcher: Optional[_Watcher] = None
+        if use_reader:
+            try:
+                loop.add_reader(self.notifier.fileno(), self.drain)
+                return
+            except NotImplementedError:  # e.g. Windows' ProactorEventLoop
+                pass
+        self._watcher = _Watcher(self)
+
+    @property
+    def uses_reader(self) -> bool:
+        """Whether the loop watches the notifier itself (``add_reader``)."""
+        return self._watcher is None
 
     def _schedule(self, awaitable: Any) -> None:
         task = asyncio.ensure_future(awaitable, loop=self.loop)
@@ -110,14 +155,52 @@ class Bridge(_Dispatcher):
         return await fut
 
 
+class _Watcher:
+    """For loops without ``add_reader``: a daemon thread that waits on the notifier (GIL
+    released) and schedules one drain per burst with ``call_soon_threadsafe``, then
+    waits for that drain before watching again. Ends when the loop is closed."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        self._bridge = weakref.ref(bridge)
+        self._loop = bridge.loop
+        self._notifier = bridge.notifier
+        self._drained = threading.Event()
+        thread = threading.Thread(target=self._run, name="pyensign-fast-notifier", daemon=True)
+        thread.start()
+
+    def _drain(self) -> None:
+        try:
+            bridge = self._bridge()
+            if bridge is not None:
+                bridge.drain()
+        finally:
+            self._drained.set()
+
+    def _run(self) -> None:
+        loop, notifier = self._loop, self._notifier
+        while not loop.is_closed():
+            if not notifier.wait(0.5):
+                continue
+            self._drained.clear()
+            try:
+                loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # the loop was closed meanwhile
+                return
+            while not self._drained.wait(0.5):
+                if loop.is_closed():
+                    return
+
+
 class ThreadBridge(_Dispatcher):
     """A notifier drained by a daemon thread, for clients used without asyncio: runs
-    ``on_ack``/``on_nack`` callbacks on that thread (coroutine callbacks are run to
-    completion there with ``asyncio.run``)."""
+    ``on_ack``/``on_nack`` callbacks on that thread. Coroutine callbacks run eagerly
+    with the bridge's private event loop set as the running loop; one that suspends is
+    run to completion on that loop before the next item is dispatched."""
 
     def __init__(self) -> None:
         super().__init__()
         self._stop = threading.Event()
+        self._loop = asyncio.new_event_loop()
         # Serialises dispatching, so that sync() returns only after whatever was queued
         # before it has been dispatched, by this thread or the drain thread.
         self._lock = threading.RLock()
@@ -126,24 +209,32 @@ class ThreadBridge(_Dispatcher):
         )
         self._thread.start()
 
+    def drain(self) -> None:
+        with self._lock:
+            _set_running_loop(self._loop)
+            try:
+                leftovers = self.notifier.drain()
+            finally:
+                _set_running_loop(None)
+            if leftovers:
+                self._dispatch(leftovers)
+
     def _schedule(self, awaitable: Any) -> None:
         try:
-            asyncio.run(_await(awaitable))
-        except Exception:
-            logger.warning("exception in an ack/nack callback", exc_info=True)
+            self._loop.run_until_complete(_await(awaitable))
+        except Exception as exc:
+            _log_callback_error(exc)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             if self.notifier.wait(0.5):
-                with self._lock:
-                    self.drain()
+                self.drain()
 
     def sync(self) -> None:
         """Dispatches, on the calling thread, everything queued so far, after any
         dispatch already in progress (e.g. so that callbacks have run when a blocking
         ``flush()`` returns)."""
-        with self._lock:
-            self.drain()
+        self.drain()
 
     def close(self) -> None:
         """Stops the thread after one last drain."""

@@ -9,14 +9,31 @@ FILE_DESCRIPTOR_SET: bytes
 
 Waiter = Optional[Tuple["Notifier", Any]]
 
+def gc_track(obj: Any) -> None:
+    """Track ``obj`` with the cyclic GC again (no-op if tracked or not a GC object)."""
+
 @final
 class Notifier:
     """A completion queue with a pollable file descriptor (one per event loop)."""
 
     def __new__(cls) -> Notifier: ...
-    def fileno(self) -> int: ...
-    def drain(self) -> List[Tuple[int, Any, Any]]: ...
-    def wait(self, timeout: float) -> bool: ...
+    def fileno(self) -> int:
+        """The descriptor to register with ``loop.add_reader``."""
+    def drain(self) -> List[Tuple[int, Any, Any]]:
+        """Resolve futures and run callbacks for every queued item; returns what is left
+        for Python: ``(3, batch_id, slot)`` waiter wake-ups, ``(6, coroutine, yielded)``
+        suspended coroutine callbacks, ``(7, exception, None)`` callback errors to log,
+        ``(8, awaitable, None)`` awaitables returned by callbacks."""
+    def wait(self, timeout: float) -> bool:
+        """Block (GIL released) until items are pending or ``timeout`` passes."""
+    def _push_outcomes(
+        self,
+        n: int,
+        on_ack: Optional[Callable[[Any], Any]] = None,
+        on_nack: Optional[Callable[[Any], Any]] = None,
+        nack: bool = False,
+    ) -> None:
+        """Queue ``n`` synthetic acks (or nacks) for benchmarks and tests."""
 
 @final
 class PublishBatch:
@@ -82,6 +99,8 @@ class LocalServer:
         client_secret: Optional[str] = None,
         http_port: int = 0,
         worker_threads: int = 2,
+        access_ttl: Optional[int] = None,
+        refresh_ttl: Optional[int] = None,
         metrics_addr: Optional[str] = None,
     ) -> LocalServer: ...
     @property

@@ -22,7 +22,6 @@ from pyensign_fast.api.v1beta1.query import parameter_fields
 from pyensign_fast.cursor import Cursor
 from pyensign_fast.exceptions import (
     CacheMissError,
-    EnsignClientClosingError,
     EnsignInvalidArgument,
     EnsignRPCError,
     InvalidQueryError,
@@ -86,7 +85,7 @@ class StreamsAPI:
     """Subscribe and query methods of :class:`pyensign_fast.ensign.Ensign`."""
 
     _core: Any
-    _closed: bool
+    _session: Any
     topics: Any
 
     def subscribe(
@@ -134,8 +133,7 @@ class StreamsAPI:
             sql = _check_query(query)
             qparams = _query_params(params)
         group = _encode_group(consumer_group)
-        if getattr(self, "_closed", False):
-            raise EnsignClientClosingError("the client is closed")
+        self._session.check_open()
         core = _core.Subscription(self._core, names, sql, qparams, group)
         return Subscription(core)
 
@@ -158,8 +156,7 @@ class StreamsAPI:
         """
         sql = _check_query(query)
         qparams = _query_params(params)
-        if getattr(self, "_closed", False):
-            raise EnsignClientClosingError("the client is closed")
+        self._session.check_open()
         bridge = _bridge.get_bridge()
         try:
             core = await bridge.run(_core.query, self._core, sql, qparams, bool(include_duplicates))

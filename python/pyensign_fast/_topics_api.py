@@ -124,8 +124,8 @@ class TopicsAPI:
     """Topic and project methods of :class:`pyensign_fast.ensign.Ensign`."""
 
     _core: Any
+    _session: Any
     topics: Any
-    _topic_ids: dict
 
     # ------------------------------------------------------------------ plans
 
@@ -298,9 +298,7 @@ class TopicsAPI:
         index = getattr(self.topics, "_index", {})
         for name in [k for k, v in index.items() if v == topic_id]:
             index.pop(name, None)
-        raw = topic_id.bytes
-        for key in [k for k, v in getattr(self, "_topic_ids", {}).items() if v == raw]:
-            self._topic_ids.pop(key, None)
+        self._session.forget_topic(topic_id.bytes)
 
     # ------------------------------------------------------------------ asyncio API
 

@@ -9,6 +9,7 @@ the exit code. Add a subcommand by appending an entry. The client commands (``pu
 ``serve`` runs a local Ensign server until SIGINT or SIGTERM::
 
     pyensign-fast serve [--host H] [--port 5356] [--data-dir DIR | --memory] [--auth]
+                        [--access-ttl SECONDS] [--refresh-ttl SECONDS]
                         [--metrics-addr HOST:PORT]
 
 Once it listens it prints ``Ensign server listening on HOST:PORT`` (and, with ``--auth``,
@@ -45,6 +46,16 @@ def _port(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 second: {value}")
+    return value
+
+
 def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument(
@@ -60,6 +71,18 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--http-port", type=_port, default=0, help="auth endpoints port (default: any)")
     p.add_argument("--client-id", help="client id of the API key (with --auth; default: made up)")
     p.add_argument("--client-secret", help="its secret (with --auth; default: made up)")
+    p.add_argument(
+        "--access-ttl",
+        type=_seconds,
+        metavar="SECONDS",
+        help="access token lifetime (with --auth; default 3600, as Quarterdeck)",
+    )
+    p.add_argument(
+        "--refresh-ttl",
+        type=_seconds,
+        metavar="SECONDS",
+        help="refresh token lifetime (with --auth; default 7200, as Quarterdeck)",
+    )
     p.add_argument(
         "--metrics-addr",
         metavar="HOST:PORT",
@@ -89,6 +112,9 @@ def _serve(args: argparse.Namespace) -> int:
     if not args.auth and (args.client_id or args.client_secret):
         print("error: --client-id and --client-secret need --auth", file=sys.stderr)
         return 2
+    if not args.auth and (args.access_ttl or args.refresh_ttl):
+        print("error: --access-ttl and --refresh-ttl need --auth", file=sys.stderr)
+        return 2
     try:
         metrics = _metrics_addr(args)
     except ValueError as e:
@@ -110,6 +136,8 @@ def _serve(args: argparse.Namespace) -> int:
                 client_id=args.client_id,
                 client_secret=args.client_secret,
                 http_port=args.http_port,
+                access_ttl=args.access_ttl,
+                refresh_ttl=args.refresh_ttl,
                 metrics_port=metrics[1] if metrics else None,
                 metrics_host=metrics[0] if metrics else None,
             ).start()

@@ -17,13 +17,13 @@ import asyncio
 import json
 import os
 from datetime import timedelta
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Union
 
 from pyensign_fast import _bridge, _core
+from pyensign_fast._session import Session, publish_args
 from pyensign_fast._streams_api import StreamsAPI
-from pyensign_fast._topics_api import TopicsAPI
+from pyensign_fast._topics_api import TopicsAPI, drive_async
 from pyensign_fast.decorators import authenticate, publisher, subscriber  # noqa: F401 - pyensign's import path
-from pyensign_fast.exceptions import EnsignClientClosingError, UnknownTopicError
 from pyensign_fast.topics import TopicCache
 from pyensign_fast.version import user_agent
 
@@ -127,9 +127,6 @@ class Ensign(TopicsAPI, StreamsAPI):
         self.insecure = bool(insecure)
         self.auth_url = auth_url or None
         self.topics = TopicCache(read_only=disable_topic_cache)
-        # Topic string -> 16-byte id as the publish stream knows it (K15: never read-only).
-        self._topic_ids: dict = {}
-        self._closed = False
         self._core = _core.Client(
             endpoint,
             insecure=self.insecure,
@@ -142,6 +139,11 @@ class Ensign(TopicsAPI, StreamsAPI):
             max_inflight_bytes=max_inflight_bytes,
             user_agent=user_agent(),
         )
+        self._session = Session(self._core, self.topics)
+
+    @property
+    def _closed(self) -> bool:
+        return self._session.closed
 
     def __repr__(self) -> str:
         # Never the secret.
@@ -164,62 +166,20 @@ class Ensign(TopicsAPI, StreamsAPI):
         handed to the core; each event then ends acked, nacked by the server, or nacked
         by the client (``TIMEOUT`` after the reconnect timeout, ``UNPROCESSED`` when the
         client closes first). ``on_ack``/``on_nack`` apply to the events of this call;
-        they may be functions or coroutine functions. Waits only while the in-flight
-        window is full."""
-        if topic == "":
-            raise ValueError("topic is required")
-        if not isinstance(topic, str):
-            raise TypeError(f"expected type 'str' for topic, got '{type(topic).__name__}'")
-        batch: Sequence[Any] = events
-        if len(events) == 1 and isinstance(events[0], (list, tuple)):
-            batch = events[0]
-        if len(batch) == 0:
-            raise ValueError("no events provided")
-        if self._closed:
-            raise EnsignClientClosingError("the client is closed")
-
-        topic_id = self._topic_ids.get(topic)
-        if topic_id is None:
-            topic_id = await self._resolve_publish_topic(topic, ensure_exists)
-        bridge = _bridge.get_bridge()
-        publish = self._core.publish
-        handle, n = publish(topic_id, batch, 0, None, on_ack, on_nack, bridge.notifier)
-        if n == len(batch):
-            return
-        total = len(batch)
-        done = 0
-        while True:
-            if n < 0:
-                # The stream's topic snapshot lacks the topic (created after it opened).
-                topic_id = await self._resolve_publish_topic(topic, False, renew=True)
-            else:
-                done += n
-                if done >= total:
-                    return
-                await bridge.run(self._core.wait_for_room)
-            _, n = publish(topic_id, batch, done, handle, on_ack, on_nack, bridge.notifier)
-
-    async def _resolve_publish_topic(
-        self, topic: str, ensure_exists: bool, renew: bool = False
-    ) -> bytes:
-        bridge = _bridge.get_bridge()
-        if ensure_exists:
-            await self.ensure_topic_exists(topic)
-        key = topic
-        try:
-            # A cached name resolves to its id string; the stream checks it exists.
-            key = str(self.topics.resolve(topic))
-        except Exception:
-            pass
-        try:
-            topic_id: bytes = await bridge.run(self._core.resolve_topic, key)
-        except UnknownTopicError:
-            if key != topic:
-                topic_id = await bridge.run(self._core.resolve_topic, topic)
-            else:
-                raise
-        self._topic_ids[topic] = topic_id
-        return topic_id
+        they may be functions or coroutine functions (run eagerly: no task unless they
+        suspend). Waits only while the in-flight window is full. Every event is checked
+        before any is sent: a bad one raises and none of the call is published."""
+        batch = publish_args(topic, events)
+        plan = self._session.publish(
+            topic,
+            batch,
+            on_ack,
+            on_nack,
+            _bridge.get_bridge().notifier,
+            self._p_ensure_topic_exists if ensure_exists else None,
+        )
+        if plan is not None:
+            await drive_async(plan)
 
     async def flush(self, timeout: float = 2.0) -> None:
         """Wait until every event handed over before this call has its outcome (ack or
@@ -233,10 +193,8 @@ class Ensign(TopicsAPI, StreamsAPI):
         """Flush (up to ``timeout``), half-close the publish stream, wait for the
         server's CloseStream and close. Events still without an outcome are nacked
         ``UNPROCESSED``. The client is unusable afterwards."""
-        if self._closed:
-            return
-        self._closed = True
-        await _bridge.get_bridge().run(self._core.close, float(timeout))
+        if self._session.mark_closed():
+            await _bridge.get_bridge().run(self._core.close, float(timeout))
 
     async def __aenter__(self) -> Ensign:
         return self

@@ -143,6 +143,8 @@ class Event(EventOutcome):
         self._error = None
         self._sub = None
         self._rlid = None
+        self._topic_id = None
+        self._plain = True  # see EventOutcome: lets publishing untrack the event
 
     @classmethod
     def _received(

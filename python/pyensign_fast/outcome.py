@@ -14,6 +14,7 @@ import asyncio
 from enum import Enum
 from typing import Any, Tuple
 
+from pyensign_fast._core import gc_track as _gc_track
 from pyensign_fast.ack import Ack as _WaitAck
 from pyensign_fast.exceptions import CouldNotAck, CouldNotNack, NackError, PyEnsignError
 from pyensign_fast.messages import Nack as _Nack
@@ -70,6 +71,7 @@ class EventOutcome:
         "_committed",  # committed Timestamp (user-set or cached from the batch)
         "_error",  # messages.Nack (user-set or cached from the batch)
         "_id",  # event id (user-set, cached local_id, or cached RLID)
+        "_plain",  # True while the outcome slots hold only what the SDK put there
         "_rlid",  # bytes: the RLID of a received event (what ack/nack send)
         "_slot",  # int: index in _batch (only meaningful when _batch is set)
         "_state",  # EventState when there is no batch
@@ -84,6 +86,7 @@ class EventOutcome:
     _error: Any
     _sub: Any
     _rlid: bytes | None
+    _plain: bool
 
     @property
     def state(self) -> EventState:
@@ -109,6 +112,8 @@ class EventOutcome:
     @id.setter
     def id(self, value: Any) -> None:
         self._id = value
+        self._plain = False
+        _gc_track(self)
 
     @property
     def committed(self) -> Any:
@@ -130,6 +135,8 @@ class EventOutcome:
     @committed.setter
     def committed(self, value: Any) -> None:
         self._committed = value
+        self._plain = False
+        _gc_track(self)
 
     @property
     def error(self) -> Any:
@@ -147,6 +154,8 @@ class EventOutcome:
     @error.setter
     def error(self, value: Any) -> None:
         self._error = value
+        self._plain = False
+        _gc_track(self)
 
     def published(self) -> bool:
         """True once the event was sent to the server (or has an outcome)."""
@@ -240,7 +249,8 @@ class EventOutcome:
         )
 
     # pyensign's state setters, kept for code that drives events by hand. They detach
-    # the event from its batch, since the caller now owns the outcome.
+    # the event from its batch, since the caller now owns the outcome, and track it with
+    # the cyclic GC again (see ``conversion/event.rs`` in the core).
     def mark_queued(self) -> None:
         self._batch = None
         self._state = EventState.QUEUED
@@ -254,13 +264,19 @@ class EventOutcome:
         self._id = ack.id
         self._committed = ack.committed
         self._state = _ACKED
+        self._plain = False
+        _gc_track(self)
 
     def mark_nacked(self, nack: Any) -> None:
         self._batch = None
         self._error = nack
         self._state = _NACKED
+        self._plain = False
+        _gc_track(self)
 
     def mark_subscribed(self, sub: Any) -> None:
         self._batch = None
         self._sub = sub
         self._state = _SUBSCRIBED
+        self._plain = False
+        _gc_track(self)

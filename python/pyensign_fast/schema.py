@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Tuple
 
+from pyensign_fast._core import gc_track as _gc_track
+
 __all__ = ["Type"]
 
 _UINT32_MAX = 0xFFFFFFFF
@@ -99,7 +101,8 @@ class Type:
         self._patch = int(match.group("patch"))
         self._pb = None
 
-    # Assigning any field makes the cached encoding stale.
+    # Assigning any field makes the cached encoding stale, and tracks the instance with
+    # the cyclic GC again (publishing untracks types that hold only str and int values).
     @property
     def name(self) -> str:
         return self._name
@@ -108,6 +111,7 @@ class Type:
     def name(self, value: str) -> None:
         self._name = value
         self._pb = None
+        _gc_track(self)
 
     @property
     def major_version(self) -> int:
@@ -117,6 +121,7 @@ class Type:
     def major_version(self, value: int) -> None:
         self._major = value
         self._pb = None
+        _gc_track(self)
 
     @property
     def minor_version(self) -> int:
@@ -126,6 +131,7 @@ class Type:
     def minor_version(self, value: int) -> None:
         self._minor = value
         self._pb = None
+        _gc_track(self)
 
     @property
     def patch_version(self) -> int:
@@ -135,6 +141,7 @@ class Type:
     def patch_version(self, value: int) -> None:
         self._patch = value
         self._pb = None
+        _gc_track(self)
 
     def semver(self) -> str:
         return f"{self._major}.{self._minor}.{self._patch}"

@@ -46,6 +46,10 @@ class LocalEnsign:
         auth: serve the auth endpoints and require tokens (credentials are made up, or
             kept in ``data_dir``, unless ``client_id``/``client_secret`` are given).
         http_port: port of the auth endpoints, ``0`` for a free one.
+        access_ttl: lifetime of issued access tokens in seconds (Quarterdeck: 3600);
+            short lifetimes let tests see clients refresh.
+        refresh_ttl: lifetime of refresh tokens in seconds (Quarterdeck: 7200). A
+            refresh token is usable from 15 minutes before its access token expires.
         metrics_port: serve Prometheus metrics on this port (``0`` for a free one);
             ``None`` (the default) serves none.
         metrics_host: address of the metrics endpoint; ``None`` means ``host``.
@@ -64,6 +68,8 @@ class LocalEnsign:
         client_id: str | None = None,
         client_secret: str | None = None,
         http_port: int = 0,
+        access_ttl: int | None = None,
+        refresh_ttl: int | None = None,
         metrics_port: int | None = None,
         metrics_host: str | None = None,
     ) -> None:
@@ -79,11 +85,20 @@ class LocalEnsign:
             raise ValueError("metrics_host must be a non-empty string")
         if not auth and (client_id is not None or client_secret is not None):
             raise ValueError("client_id and client_secret need auth=True")
+        for name, ttl in (("access_ttl", access_ttl), ("refresh_ttl", refresh_ttl)):
+            if ttl is None:
+                continue
+            if not auth:
+                raise ValueError(f"{name} needs auth=True")
+            if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1:
+                raise ValueError(f"{name} must be a whole number of seconds >= 1")
         self.data_dir = os.fspath(data_dir) if data_dir is not None else None
         self.host = host
         self.port = port
         self.auth = bool(auth)
         self.http_port = http_port
+        self.access_ttl = access_ttl
+        self.refresh_ttl = refresh_ttl
         self.metrics_port = metrics_port
         self.metrics_host = metrics_host
         self._client_id = client_id
@@ -106,6 +121,8 @@ class LocalEnsign:
             client_id=self._client_id,
             client_secret=self._client_secret,
             http_port=self.http_port,
+            access_ttl=self.access_ttl,
+            refresh_ttl=self.refresh_ttl,
             metrics_addr=self._metrics_addr(),
         )
         return self

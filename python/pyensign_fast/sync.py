@@ -30,6 +30,7 @@ from typing import Any, Callable, Dict, List, Union
 
 from pyensign_fast import _core
 from pyensign_fast import ensign as _ensign
+from pyensign_fast._session import Session, publish_args
 from pyensign_fast._sync_adapters import (
     async_gen_to_sync,
     async_to_sync,
@@ -43,12 +44,10 @@ from pyensign_fast._sync_streams import Cursor, Subscription, not_on_loop
 from pyensign_fast._topics_api import drive_sync
 from pyensign_fast.enum import OffsetPosition, ShardingStrategy, TopicState
 from pyensign_fast.exceptions import (
-    EnsignClientClosingError,
     EnsignInvalidArgument,
     EnsignRPCError,
     InvalidQueryError,
     QueryNoRows,
-    UnknownTopicError,
 )
 from pyensign_fast.projects import Project
 from pyensign_fast.status import ServerStatus
@@ -93,7 +92,7 @@ class Ensign:
         # The asyncio client does the configuration and holds the core handle and the
         # caches; this class only drives the same core operations blocking.
         self._client = _ensign.Ensign(*args, **kwargs)
-        self._core = self._client._core
+        self._session: Session = self._client._session
 
     @property
     def topics(self) -> Any:
@@ -125,52 +124,19 @@ class Ensign:
         blocks only while the in-flight window is full). Outcomes arrive later: see
         ``flush()``, ``wait_for_ack()`` and the ``on_ack``/``on_nack`` callbacks, which
         run on the callback thread and may be plain or coroutine functions."""
-        if topic == "":
-            raise ValueError("topic is required")
-        if not isinstance(topic, str):
-            raise TypeError(f"expected type 'str' for topic, got '{type(topic).__name__}'")
-        batch_events: Any = events
-        if len(events) == 1 and isinstance(events[0], (list, tuple)):
-            batch_events = events[0]
-        if len(batch_events) == 0:
-            raise ValueError("no events provided")
-        if self._client._closed:
-            raise EnsignClientClosingError("the client is closed")
+        batch = publish_args(topic, events)
+        self._session.check_open()
         _not_on_loop()
-        topic_id = self._client._topic_ids.get(topic)
-        if topic_id is None:
-            topic_id = self._resolve_publish_topic(topic, ensure_exists)
-        notifier = thread_bridge().notifier
-        core = self._core
-        batch, n = core.publish(topic_id, batch_events, 0, None, on_ack, on_nack, notifier)
-        done, total = 0, len(batch_events)
-        while True:
-            if n < 0:
-                # The stream's topic snapshot lacks the topic (created after it opened).
-                topic_id = self._resolve_publish_topic(topic, False)
-            else:
-                done += n
-                if done >= total:
-                    return
-                core.wait_for_room(None)
-            _, n = core.publish(topic_id, batch_events, done, batch, on_ack, on_nack, notifier)
-
-    def _resolve_publish_topic(self, topic: str, ensure_exists: bool) -> bytes:
-        if ensure_exists:
-            self.ensure_topic_exists(topic)
-        key = topic
-        try:
-            key = str(self._client.topics.resolve(topic))
-        except Exception:
-            pass
-        try:
-            topic_id: bytes = self._core.resolve_topic(key, None)
-        except UnknownTopicError:
-            if key == topic:
-                raise
-            topic_id = self._core.resolve_topic(topic, None)
-        self._client._topic_ids[topic] = topic_id
-        return topic_id
+        plan = self._session.publish(
+            topic,
+            batch,
+            on_ack,
+            on_nack,
+            thread_bridge().notifier,
+            self._client._p_ensure_topic_exists if ensure_exists else None,
+        )
+        if plan is not None:
+            drive_sync(plan)
 
     def wait_for_ack(self, event: Any, timeout: float | None = None) -> Any:
         """Block until a published event is acked (returns ``ack.Ack``) or nacked
@@ -185,7 +151,7 @@ class Ensign:
         if timeout <= 0:
             raise ValueError("timeout must be greater than 0")
         _not_on_loop()
-        if not self._core.flush(float(timeout), None):
+        if not self._session.core.flush(float(timeout), None):
             raise FlushTimeout(f"events still pending after {timeout} seconds")
         thread_bridge().sync()
 
@@ -193,11 +159,11 @@ class Ensign:
         """Flush (up to ``timeout``), close the streams and the connection. Events still
         without an outcome are nacked ``UNPROCESSED``; callbacks have run when this
         returns. The client is unusable afterwards."""
-        if self._client._closed:
+        if self._session.closed:
             return
         _not_on_loop()
-        self._client._closed = True
-        self._core.close(float(timeout), None)
+        if self._session.mark_closed():
+            self._session.core.close(float(timeout), None)
         thread_bridge().sync()
 
     def __enter__(self) -> Ensign:
@@ -299,11 +265,10 @@ class Ensign:
 
         sql = _check_query(query)
         qparams = _query_params(params)
-        if self._client._closed:
-            raise EnsignClientClosingError("the client is closed")
+        self._session.check_open()
         _not_on_loop()
         try:
-            core = _core.query(self._core, sql, qparams, bool(include_duplicates), None)
+            core = _core.query(self._session.core, sql, qparams, bool(include_duplicates), None)
         except EnsignInvalidArgument as e:
             raise InvalidQueryError(e.details) from None
         except QueryNoRows:
@@ -321,7 +286,7 @@ class Ensign:
         qparams = _query_params(params)
         _not_on_loop()
         try:
-            raw = _core.explain(self._core, sql, qparams, bool(include_duplicates), None)
+            raw = _core.explain(self._session.core, sql, qparams, bool(include_duplicates), None)
         except EnsignInvalidArgument as e:
             raise InvalidQueryError(e.details) from None
         except EnsignRPCError as e:

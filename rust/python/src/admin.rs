@@ -8,117 +8,14 @@
 //! classmethods of `topics.py`, `projects.py` and `status.py` accept, so no protobuf
 //! runtime is needed on the Python side.
 
-use ensign_proto::api::{
-    deduplication, topic_mod, Deduplication, EventTypeInfo, ProjectInfo, Topic, TopicInfo,
-    TopicPolicy, TopicStatus, Type,
-};
-use ensign_proto::Timestamp;
+use ensign_proto::api::{deduplication, topic_mod, Deduplication, TopicPolicy};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::PyList;
 
 use crate::bridge::Waiter;
 use crate::client::{run, Client};
-
-/// `(seconds, nanos)` of a timestamp, or `None`.
-fn timestamp(py: Python<'_>, t: Option<Timestamp>) -> PyResult<Py<PyAny>> {
-    Ok(match t {
-        Some(t) => (t.seconds, t.nanos).into_pyobject(py)?.into_any().unbind(),
-        None => py.None(),
-    })
-}
-
-fn schema_type(py: Python<'_>, t: Option<Type>) -> PyResult<Py<PyAny>> {
-    Ok(match t {
-        Some(t) => (t.name, t.major_version, t.minor_version, t.patch_version)
-            .into_pyobject(py)?
-            .into_any()
-            .unbind(),
-        None => py.None(),
-    })
-}
-
-fn dedup_dict<'py>(py: Python<'py>, d: Deduplication) -> PyResult<Bound<'py, PyDict>> {
-    let out = PyDict::new(py);
-    out.set_item("strategy", d.strategy)?;
-    out.set_item("offset", d.offset)?;
-    out.set_item("keys", d.keys)?;
-    out.set_item("fields", d.fields)?;
-    out.set_item("overwrite_duplicate", d.overwrite_duplicate)?;
-    Ok(out)
-}
-
-/// A `Topic` as a dict with its protobuf field names (placements are left out).
-fn topic_dict(py: Python<'_>, t: Topic) -> PyResult<Py<PyAny>> {
-    let out = PyDict::new(py);
-    out.set_item("id", PyBytes::new(py, &t.id))?;
-    out.set_item("project_id", PyBytes::new(py, &t.project_id))?;
-    out.set_item("name", t.name)?;
-    out.set_item("readonly", t.readonly)?;
-    out.set_item("offset", t.offset)?;
-    out.set_item("shards", t.shards)?;
-    out.set_item("status", t.status)?;
-    match t.deduplication {
-        Some(d) => out.set_item("deduplication", dedup_dict(py, d)?)?,
-        None => out.set_item("deduplication", py.None())?,
-    }
-    let types = PyList::empty(py);
-    for ty in t.types {
-        types.append(schema_type(py, Some(ty))?)?;
-    }
-    out.set_item("types", types)?;
-    out.set_item("created", timestamp(py, t.created)?)?;
-    out.set_item("modified", timestamp(py, t.modified)?)?;
-    Ok(out.into_any().unbind())
-}
-
-fn event_type_dict(py: Python<'_>, e: EventTypeInfo) -> PyResult<Py<PyAny>> {
-    let out = PyDict::new(py);
-    out.set_item("type", schema_type(py, e.r#type)?)?;
-    out.set_item("mimetype", e.mimetype)?;
-    out.set_item("events", e.events)?;
-    out.set_item("duplicates", e.duplicates)?;
-    out.set_item("data_size_bytes", e.data_size_bytes)?;
-    out.set_item("modified", timestamp(py, e.modified)?)?;
-    Ok(out.into_any().unbind())
-}
-
-fn topic_info_dict(py: Python<'_>, t: TopicInfo) -> PyResult<Py<PyAny>> {
-    let out = PyDict::new(py);
-    out.set_item("topic_id", PyBytes::new(py, &t.topic_id))?;
-    out.set_item("project_id", PyBytes::new(py, &t.project_id))?;
-    out.set_item("event_offset_id", PyBytes::new(py, &t.event_offset_id))?;
-    out.set_item("events", t.events)?;
-    out.set_item("duplicates", t.duplicates)?;
-    out.set_item("data_size_bytes", t.data_size_bytes)?;
-    let types = PyList::empty(py);
-    for e in t.types {
-        types.append(event_type_dict(py, e)?)?;
-    }
-    out.set_item("types", types)?;
-    out.set_item("modified", timestamp(py, t.modified)?)?;
-    Ok(out.into_any().unbind())
-}
-
-fn project_dict(py: Python<'_>, p: ProjectInfo) -> PyResult<Py<PyAny>> {
-    let out = PyDict::new(py);
-    out.set_item("project_id", PyBytes::new(py, &p.project_id))?;
-    out.set_item("num_topics", p.num_topics)?;
-    out.set_item("num_readonly_topics", p.num_readonly_topics)?;
-    out.set_item("events", p.events)?;
-    out.set_item("duplicates", p.duplicates)?;
-    out.set_item("data_size_bytes", p.data_size_bytes)?;
-    let topics = PyList::empty(py);
-    for t in p.topics {
-        topics.append(topic_info_dict(py, t)?)?;
-    }
-    out.set_item("topics", topics)?;
-    Ok(out.into_any().unbind())
-}
-
-fn status_tuple(py: Python<'_>, s: TopicStatus) -> PyResult<Py<PyAny>> {
-    Ok((s.id, s.state).into_pyobject(py)?.into_any().unbind())
-}
+use crate::conversion::admin::{project_dict, status_tuple, topic_dict};
 
 /// The Rust client behind a `_core.Client`, refusing clients inherited through `fork()`.
 fn inner(client: &Bound<'_, Client>) -> PyResult<ensign_client::Client> {

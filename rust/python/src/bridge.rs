@@ -1,12 +1,19 @@
 //! The notifier: how results travel from tokio threads to Python without a tokio thread
-//! ever taking the GIL.
+//! ever taking the GIL, and where per-event callbacks run.
 //!
 //! Rust pushes [`Item`]s into a mutex-guarded queue and writes one byte to a socket pair
 //! only when the "pending" flag flips from false to true, so a burst of completions costs
-//! one wake-up. On asyncio, the read end is registered once with `loop.add_reader`; the
-//! callback makes one `drain()` call that converts every item (GIL held, loop thread)
-//! into `(kind, a, b)` tuples that `_bridge.py` dispatches. Without a loop, a Python
-//! thread blocks in `wait()` with the GIL released. See docs/architecture.md.
+//! one wake-up. On asyncio, the read end is registered once with `loop.add_reader` (or
+//! watched by a Python thread that calls `call_soon_threadsafe` once per burst, on loops
+//! without `add_reader`); without a loop, a Python thread blocks in `wait()` with the
+//! GIL released.
+//!
+//! `drain()` (GIL held, on the consumer's thread) does the per-item work itself
+//! (`dispatch.rs`): it resolves futures, builds each `Ack`/`Nack` and calls
+//! `on_ack`/`on_nack`, running a coroutine callback eagerly (one step) so that one that
+//! finishes without suspending costs no task. It hands back only what Python must finish: `wait_for_ack`
+//! wake-ups, coroutines that did suspend, other awaitables, and callback exceptions to
+//! log. See docs/architecture.md.
 
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -17,18 +24,19 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::PyList;
 
-/// `(kind, future, value)`: resolve the future.
-pub const KIND_RESULT: u8 = 0;
-/// `(kind, future, exception)`: fail the future.
-pub const KIND_ERROR: u8 = 1;
+use crate::conversion::outcome::OutcomeObjects;
+use crate::dispatch::{call_back, report, resolve};
+
 /// `(kind, batch_id, slot)`: an event someone waits on has its outcome.
 pub const KIND_WAITER: u8 = 3;
-/// `(kind, on_ack, (local_id, seconds, nanos))`.
-pub const KIND_ACK_CALLBACK: u8 = 4;
-/// `(kind, on_nack, (local_id, code, error))`.
-pub const KIND_NACK_CALLBACK: u8 = 5;
+/// `(kind, coroutine, yielded)`: a coroutine callback suspended; finish it in a task.
+pub const KIND_SUSPENDED: u8 = 6;
+/// `(kind, exception, None)`: a callback raised; log it.
+pub const KIND_CALLBACK_ERROR: u8 = 7;
+/// `(kind, awaitable, None)`: a callback returned an awaitable that is not a coroutine.
+pub const KIND_AWAITABLE: u8 = 8;
 
 /// Converts an operation's result once the GIL is held.
 pub type MakeResult = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
@@ -94,19 +102,42 @@ impl NotifierCore {
             !self.pending.swap(true, Ordering::AcqRel)
         };
         if wake {
-            // A full socket buffer means a wake-up is already on its way.
-            let _ = (&self.writer).write(&[1]);
-            self.ready.notify_all();
+            self.wake();
         }
     }
 
+    fn wake(&self) {
+        // A full socket buffer means a wake-up is already on its way.
+        let _ = (&self.writer).write(&[1]);
+        self.ready.notify_all();
+    }
+
     fn take(&self) -> Vec<Item> {
-        let mut buf = [0u8; 256];
-        while matches!((&self.reader).read(&mut buf), Ok(n) if n > 0) {}
+        // NOTE: one read: a byte is written only when `pending` flips, so there is at
+        // most one to consume (a stray extra byte only costs one empty drain).
+        let mut buf = [0u8; 64];
+        let _ = (&self.reader).read(&mut buf);
         // Clear the flag before taking the queue: a push racing with us then either lands
         // in this batch or triggers a new wake-up, never neither.
         self.pending.store(false, Ordering::Release);
         std::mem::take(&mut *self.queue.lock())
+    }
+
+    /// Puts items back in front of the queue (a drain interrupted by a `BaseException`
+    /// raised in a callback), so that nothing is lost; the next drain takes them.
+    fn requeue_front(&self, mut items: Vec<Item>) {
+        if items.is_empty() {
+            return;
+        }
+        let wake = {
+            let mut q = self.queue.lock();
+            items.append(&mut q);
+            *q = items;
+            !self.pending.swap(true, Ordering::AcqRel)
+        };
+        if wake {
+            self.wake();
+        }
     }
 }
 
@@ -130,45 +161,81 @@ impl Notifier {
         self.core.reader.as_raw_fd()
     }
 
-    /// Takes every queued item as a list of `(kind, a, b)` tuples.
+    /// Handles every queued item (resolves futures, runs callbacks) and returns what is
+    /// left for Python as `(kind, a, b)` tuples (see the module docs).
     fn drain<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let items = self.core.take();
         let out = PyList::empty(py);
-        for item in items {
-            let t = match item {
-                Item::Result { future, make } => match make(py) {
-                    Ok(v) => (KIND_RESULT, future, v).into_pyobject(py)?,
-                    Err(e) => (KIND_ERROR, future, e.into_value(py)).into_pyobject(py)?,
-                },
+        let mut items = self.core.take().into_iter();
+        let objects = OutcomeObjects::new(py)?;
+        while let Some(item) = items.next() {
+            let done = match item {
+                Item::Result { future, make } => resolve(py, future, make),
                 Item::Ack {
                     callbacks,
                     local_id,
                     seconds,
                     nanos,
-                } => {
-                    let Some(cb) = &callbacks.on_ack else {
-                        continue;
-                    };
-                    let arg = (PyBytes::new(py, &local_id), seconds, nanos);
-                    (KIND_ACK_CALLBACK, cb.clone_ref(py), arg).into_pyobject(py)?
-                }
+                } => match &callbacks.on_ack {
+                    Some(cb) => objects
+                        .ack(&local_id, seconds, nanos)
+                        .and_then(|ack| call_back(py, cb.bind(py), ack, &out)),
+                    None => Ok(()),
+                },
                 Item::Nack {
                     callbacks,
                     local_id,
                     code,
                     error,
-                } => {
-                    let Some(cb) = &callbacks.on_nack else {
-                        continue;
-                    };
-                    let arg = (PyBytes::new(py, &local_id), code, &*error);
-                    (KIND_NACK_CALLBACK, cb.clone_ref(py), arg).into_pyobject(py)?
-                }
-                Item::Waiter { batch, slot } => (KIND_WAITER, batch, slot).into_pyobject(py)?,
+                } => match &callbacks.on_nack {
+                    Some(cb) => objects
+                        .nack(&local_id, code, &error)
+                        .and_then(|nack| call_back(py, cb.bind(py), nack, &out)),
+                    None => Ok(()),
+                },
+                Item::Waiter { batch, slot } => out.append((KIND_WAITER, batch, slot)),
             };
-            out.append(t)?;
+            // Whatever failed is logged by Python, except a `BaseException` such as
+            // `KeyboardInterrupt`, which must propagate.
+            if let Err(e) = done.or_else(|e| report(py, e, &out)) {
+                // Nothing is lost: what was not handled yet waits for the next drain.
+                self.core.requeue_front(items.collect());
+                return Err(e);
+            }
         }
         Ok(out)
+    }
+
+    /// Queues `n` synthetic outcomes for `on_ack` (or, with `nack`, `on_nack`), as a
+    /// publish would: for benchmarks and tests of the dispatch without a server. The
+    /// ids carry the index in their last 8 bytes.
+    #[pyo3(signature = (n, on_ack=None, on_nack=None, nack=false))]
+    fn _push_outcomes(
+        &self,
+        n: u64,
+        on_ack: Option<Py<PyAny>>,
+        on_nack: Option<Py<PyAny>>,
+        nack: bool,
+    ) {
+        let callbacks = Arc::new(Callbacks { on_ack, on_nack });
+        for i in 0..n {
+            let mut local_id = [0u8; 16];
+            local_id[8..].copy_from_slice(&i.to_be_bytes());
+            self.core.push(if nack {
+                Item::Nack {
+                    callbacks: callbacks.clone(),
+                    local_id,
+                    code: 100,
+                    error: "synthetic".into(),
+                }
+            } else {
+                Item::Ack {
+                    callbacks: callbacks.clone(),
+                    local_id,
+                    seconds: 1_700_000_000,
+                    nanos: i as i32,
+                }
+            });
+        }
     }
 
     /// Blocks (GIL released) until items are pending or `timeout` seconds pass; returns

@@ -34,7 +34,7 @@ where
                     future,
                     Box::new(move |py| match r {
                         Ok(v) => convert(py, v),
-                        Err(e) => Err(to_py(py, e)),
+                        Err(e) => Err(to_py(e)),
                     }),
                 );
             });
@@ -42,7 +42,7 @@ where
         }
         None => match block_on(py, fut)? {
             Ok(v) => convert(py, v),
-            Err(e) => Err(to_py(py, e)),
+            Err(e) => Err(to_py(e)),
         },
     }
 }
@@ -93,7 +93,7 @@ pub struct Client {
 
 impl Client {
     pub(crate) fn check_fork(&self) -> PyResult<()> {
-        if self.pid != std::process::id() {
+        if self.pid != crate::runtime::pid() {
             return Err(PyRuntimeError::new_err(
                 "this Ensign client was created before fork(); create a new client in the child process",
             ));
@@ -156,11 +156,10 @@ impl Client {
         }
         let rt = runtime()?;
         let _enter = rt.enter();
-        let inner =
-            ensign_client::Client::new(cfg).map_err(|e| Python::attach(|py| to_py(py, e)))?;
+        let inner = ensign_client::Client::new(cfg).map_err(to_py)?;
         Ok(Client {
             inner,
-            pid: std::process::id(),
+            pid: crate::runtime::pid(),
         })
     }
 
@@ -190,7 +189,6 @@ impl Client {
             }
         };
         let n = publish_batch(
-            py,
             self.inner.publisher(),
             &topic,
             events,
@@ -310,8 +308,17 @@ impl Client {
     }
 }
 
+/// Tracks an object with the cyclic garbage collector again (no-op if it is tracked
+/// or not a GC type): the setters of `Event`/`Type` call it after storing a value that
+/// could lead back to an event that publishing untracked (see `conversion::event`).
+#[pyfunction]
+fn gc_track(obj: &Bound<'_, PyAny>) {
+    crate::conversion::event::track(obj);
+}
+
 /// Registers the client classes.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(gc_track, m)?)?;
     m.add_class::<Client>()?;
     m.add_class::<Notifier>()?;
     m.add_class::<PublishBatch>()?;

@@ -3,10 +3,11 @@
 mod admin;
 mod bridge;
 mod client;
+mod conversion;
+mod dispatch;
 mod errors;
 mod publish;
 mod query;
-mod received;
 mod runtime;
 mod server;
 mod subscribe;
@@ -21,6 +22,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "FILE_DESCRIPTOR_SET",
         PyBytes::new(m.py(), ensign_proto::FILE_DESCRIPTOR_SET),
     )?;
+    runtime::register_fork_hook(m)?;
     client::register(m)?;
     admin::register(m)?;
     server::register(m)?;

@@ -1,8 +1,8 @@
 //! Publishing from Python: one FFI call per `publish()` batch.
 //!
-//! `publish_batch` reads each `Event` (GIL held, payloads borrowed, no copies before the
-//! encoder), hands the batch to the Rust publisher and tags each admitted event with the
-//! batch and its slot. Outcomes land in a [`BatchState`] shared by the whole batch —
+//! `publish_batch` reads each `Event` (`conversion::event`: GIL held, payloads borrowed,
+//! no copies before the encoder), hands the batch to the Rust publisher and tags each
+//! admitted event with the batch and its slot. Outcomes land in a [`BatchState`] shared by the whole batch —
 //! one allocation per `publish()` call, one atomic per event — and reach Python only when
 //! someone asked: an `on_ack`/`on_nack` callback or a `wait_for_ack()` waiter.
 
@@ -12,12 +12,12 @@ use std::sync::Arc;
 use ensign_client::{Admit, EventFields, Outcome, OutcomeSink};
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyTypeError, PyValueError};
-use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::bridge::{Callbacks, Item, NotifierCore};
+use crate::conversion::event::{check_all_events, EventIn};
+use crate::errors::to_py;
 
 const PENDING: u8 = 0;
 const ACKED: u8 = 1;
@@ -26,7 +26,6 @@ const OUTCOME_MASK: u8 = 3;
 const WAITER: u8 = 0x80;
 
 static NEXT_BATCH: AtomicU64 = AtomicU64::new(1);
-static EVENT_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 #[derive(Default, Clone)]
 struct SlotResult {
@@ -202,76 +201,13 @@ pub fn new_batch(
     }
 }
 
-/// One event's fields, with the Python objects that own the borrowed bytes.
-struct Borrowed<'py> {
-    data: Bound<'py, PyBytes>,
-    type_pb: Bound<'py, PyBytes>,
-    mimetype: i32,
-    meta: Vec<(String, String)>,
-    created: (i64, i32),
-}
-
-fn read_event<'py>(ev: &Bound<'py, PyAny>) -> PyResult<Borrowed<'py>> {
-    let py = ev.py();
-    let data = ev.getattr(intern!(py, "data"))?;
-    let data = data.cast_into::<PyBytes>().map_err(|e| {
-        PyTypeError::new_err(format!(
-            "event data must be bytes, got type {}",
-            e.into_inner().get_type()
-        ))
-    })?;
-    if data.as_bytes().is_empty() {
-        return Err(PyValueError::new_err("no data provided"));
-    }
-    let mimetype: i32 = ev
-        .getattr(intern!(py, "mimetype"))?
-        .extract()
-        .map_err(|_| {
-            PyTypeError::new_err(
-                "event mimetype must be an int (see pyensign_fast.mimetypes.parse)",
-            )
-        })?;
-    let ty = ev.getattr(intern!(py, "type"))?;
-    let mut type_pb = ty.getattr(intern!(py, "_pb"))?;
-    if type_pb.is_none() {
-        type_pb = ty.call_method0(intern!(py, "_encode"))?;
-    }
-    let type_pb = type_pb
-        .cast_into::<PyBytes>()
-        .map_err(|_| PyTypeError::new_err("event type did not encode to bytes"))?;
-    let meta_obj = ev.getattr(intern!(py, "meta"))?;
-    let mut meta = Vec::new();
-    if !meta_obj.is_none() {
-        let dict = meta_obj
-            .cast::<PyDict>()
-            .map_err(|_| PyTypeError::new_err("event meta must be a dict of str to str"))?;
-        for (k, v) in dict.iter() {
-            let (Ok(k), Ok(v)) = (k.extract::<String>(), v.extract::<String>()) else {
-                return Err(PyTypeError::new_err(
-                    "event meta must be a dict of str to str",
-                ));
-            };
-            meta.push((k, v));
-        }
-    }
-    let ns: i128 = ev.getattr(intern!(py, "_created"))?.extract()?;
-    let created = (
-        (ns.div_euclid(1_000_000_000)) as i64,
-        (ns.rem_euclid(1_000_000_000)) as i32,
-    );
-    Ok(Borrowed {
-        data,
-        type_pb,
-        mimetype,
-        meta,
-        created,
-    })
-}
-
 /// Publishes `events[start..]` (a list or tuple) as part of `batch`. Returns how many were
 /// admitted, or -1 when the stream does not know the topic (call `resolve_topic`).
+///
+/// The first call of a batch (`start == 0`) checks every event, including those beyond
+/// the in-flight window that later calls will admit: a bad event anywhere raises before
+/// any of the batch is sent, so no event of it is left without an outcome.
 pub fn publish_batch(
-    py: Python<'_>,
     publisher: &ensign_client::Publisher,
     topic: &[u8; 16],
     events: &Bound<'_, PyAny>,
@@ -294,60 +230,37 @@ pub fn publish_batch(
         return Err(PyValueError::new_err("the batch does not match the events"));
     }
     if start == 0 {
-        // Refuse a batch with a non-event in it before any of it is admitted (later calls
-        // of the same batch would otherwise publish the first part, then fail).
-        let event_cls = EVENT_CLASS.import(py, "pyensign_fast.events", "Event")?;
-        for (i, ev) in seq.try_iter()?.enumerate() {
-            let ev = ev?;
-            if !ev.is_instance(event_cls)? {
-                return Err(PyTypeError::new_err(format!(
-                    "events must be Event objects; item {i} is a {}",
-                    ev.get_type().name()?
-                )));
-            }
-        }
+        check_all_events(events)?;
     }
     // Read only what the window can take now: the rest waits for room.
     let want = publisher.room_for(total - start, 128);
+    if start == 0 {
+        // NOTE: only batches larger than the window pay for this second read.
+        for i in want..total {
+            EventIn::read(seq.get_item(i)?)?;
+        }
+    }
     if want == 0 {
         return Ok(0);
     }
-    let mut owned = Vec::with_capacity(want);
-    let mut objs = Vec::with_capacity(want);
-    for i in start..start + want {
-        let ev = seq.get_item(i)?;
-        owned.push(read_event(&ev)?);
-        objs.push(ev);
-    }
-    let metas: Vec<Vec<(&str, &str)>> = owned
-        .iter()
-        .map(|b| {
-            b.meta
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect()
-        })
-        .collect();
+    let owned = (start..start + want)
+        .map(|i| EventIn::read(seq.get_item(i)?))
+        .collect::<PyResult<Vec<_>>>()?;
+    let metas: Vec<Vec<(&str, &str)>> = owned.iter().map(EventIn::meta_refs).collect();
     let fields: Vec<EventFields<'_>> = owned
         .iter()
         .zip(&metas)
-        .map(|(b, m)| EventFields {
-            data: b.data.as_bytes(),
-            mimetype: b.mimetype,
-            type_pb: b.type_pb.as_bytes(),
-            meta: m,
-            created: b.created,
-        })
+        .map(|(ev, meta)| ev.fields(meta))
         .collect();
     let sink: Arc<dyn OutcomeSink> = state.clone();
     let admitted = match publisher.try_publish(topic, &fields, &sink, start as u32) {
         Ok(Admit::Accepted(n)) => n,
         Ok(Admit::UnknownTopic) => return Ok(-1),
-        Err(e) => return Err(crate::errors::to_py(py, e)),
+        Err(e) => return Err(to_py(e)),
     };
-    for (i, ev) in objs.iter().take(admitted).enumerate() {
-        ev.setattr(intern!(py, "_batch"), batch)?;
-        ev.setattr(intern!(py, "_slot"), start + i)?;
+    let batch = batch.as_any();
+    for (i, ev) in owned.iter().take(admitted).enumerate() {
+        ev.admitted(batch, start + i)?;
     }
     Ok(admitted as isize)
 }

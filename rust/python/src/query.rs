@@ -20,8 +20,8 @@ use pyo3::types::{PyBytes, PyList};
 
 use crate::bridge::Waiter;
 use crate::client::{run, take_when_ready, Client};
+use crate::conversion::received::{build_events, log_warnings, MAX_PAGE};
 use crate::errors::to_py;
-use crate::received::{build_events, log_warnings, MAX_PAGE};
 
 /// Builds a `Query` from the SQL text and `(name, kind, value)` parameters, kind being
 /// the `Parameter` field (`i`, `d`, `b`, `y` or `s`) that
@@ -74,7 +74,7 @@ fn pop_events<'py>(
     let mut out = Vec::new();
     let popped = inner.pop(max.clamp(1, MAX_PAGE), &mut out);
     log_warnings(py, inner.take_warnings())?;
-    match popped.map_err(|e| to_py(py, e))? {
+    match popped.map_err(to_py)? {
         Pop::Ended => Ok(None),
         Pop::Empty => Ok(Some(PyList::empty(py).into_any())),
         Pop::Events(_) => build_events(py, out, &py.None().into_bound(py)).map(Some),

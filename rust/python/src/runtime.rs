@@ -7,6 +7,7 @@
 //! where the parent's worker threads do not exist.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,10 +17,46 @@ use pyo3::prelude::*;
 use tokio::runtime::Runtime;
 
 static RUNTIME: Mutex<Option<(u32, Arc<Runtime>)>> = Mutex::new(None);
+static PID: AtomicU32 = AtomicU32::new(0);
+
+/// This process's id, without a system call.
+///
+/// NOTE: `std::process::id()` is a `getpid` system call (glibc caches nothing), and the
+/// fork checks ran it twice per `publish()`; the id is read once and refreshed by an
+/// `os.register_at_fork` hook in the child (see [`register_fork_hook`]).
+pub fn pid() -> u32 {
+    match PID.load(Ordering::Relaxed) {
+        0 => refresh_pid(),
+        p => p,
+    }
+}
+
+fn refresh_pid() -> u32 {
+    let p = std::process::id();
+    PID.store(p, Ordering::Relaxed);
+    p
+}
+
+#[pyfunction]
+fn _after_fork_in_child() {
+    refresh_pid();
+}
+
+/// Refreshes [`pid`] in children forked by Python (`os.fork`, multiprocessing).
+pub fn register_fork_hook(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let hook = wrap_pyfunction!(_after_fork_in_child, m)?;
+    let kwargs = pyo3::types::PyDict::new(py);
+    kwargs.set_item("after_in_child", hook)?;
+    py.import("os")?
+        .call_method("register_at_fork", (), Some(&kwargs))?;
+    refresh_pid();
+    Ok(())
+}
 
 /// The runtime for this process (a new one after `fork()`).
 pub fn runtime() -> PyResult<Arc<Runtime>> {
-    let pid = std::process::id();
+    let pid = pid();
     let mut slot = RUNTIME.lock();
     if let Some((p, rt)) = slot.as_ref() {
         if *p == pid {

@@ -55,7 +55,7 @@ pub struct LocalServer {
 impl LocalServer {
     /// Starts a server and returns once it listens.
     #[new]
-    #[pyo3(signature = (host="127.0.0.1".to_string(), port=0, data_dir=None, auth=false, client_id=None, client_secret=None, http_port=0, worker_threads=2, metrics_addr=None))]
+    #[pyo3(signature = (host="127.0.0.1".to_string(), port=0, data_dir=None, auth=false, client_id=None, client_secret=None, http_port=0, worker_threads=2, access_ttl=None, refresh_ttl=None, metrics_addr=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -67,13 +67,26 @@ impl LocalServer {
         client_secret: Option<String>,
         http_port: u16,
         worker_threads: usize,
+        access_ttl: Option<u64>,
+        refresh_ttl: Option<u64>,
         metrics_addr: Option<String>,
     ) -> PyResult<Self> {
-        if !auth && (client_id.is_some() || client_secret.is_some()) {
+        if !auth
+            && (client_id.is_some()
+                || client_secret.is_some()
+                || access_ttl.is_some()
+                || refresh_ttl.is_some())
+        {
             return Err(PyValueError::new_err(
-                "client_id and client_secret need auth=True",
+                "client_id, client_secret, access_ttl and refresh_ttl need auth=True",
             ));
         }
+        if access_ttl == Some(0) || refresh_ttl == Some(0) {
+            return Err(PyValueError::new_err(
+                "access_ttl and refresh_ttl must be at least 1 second",
+            ));
+        }
+        let defaults = AuthConfig::default();
         let config = ServerConfig {
             host,
             port,
@@ -82,7 +95,9 @@ impl LocalServer {
                 client_id,
                 client_secret,
                 http_port,
-                ..Default::default()
+                access_ttl: access_ttl.map_or(defaults.access_ttl, Duration::from_secs),
+                refresh_ttl: refresh_ttl.map_or(defaults.refresh_ttl, Duration::from_secs),
+                ..defaults
             }),
             metrics_addr,
             ..Default::default()

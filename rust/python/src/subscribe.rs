@@ -21,9 +21,9 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use crate::bridge::Waiter;
 use crate::client::{run, take_when_ready, Client};
+use crate::conversion::received::{build_events, log_warnings, MAX_PAGE};
 use crate::errors::to_py;
 use crate::query::build_query;
-use crate::received::{build_events, log_warnings, MAX_PAGE};
 use crate::runtime::runtime;
 
 /// Turns the Python ack queue (`bytes` for an ack, `(bytes, code)` for a nack) into
@@ -75,7 +75,7 @@ fn pop_events<'py>(
     let mut out = Vec::new();
     let popped = inner.pop(max.clamp(1, MAX_PAGE), &mut out);
     log_warnings(py, inner.take_warnings())?;
-    match popped.map_err(|e| to_py(py, e))? {
+    match popped.map_err(to_py)? {
         Pop::Ended => Ok(None),
         Pop::Empty => Ok(Some(PyList::empty(py).into_any())),
         Pop::Events(_) => build_events(py, out, sub).map(Some),
@@ -101,7 +101,6 @@ impl Subscription {
         buffer_events: usize,
         buffer_bytes: usize,
     ) -> PyResult<Self> {
-        let py = client.py();
         let client = client.get();
         client.check_fork()?;
         let query = match query.filter(|q| !q.trim().is_empty()) {
@@ -121,7 +120,7 @@ impl Subscription {
         };
         let rt = runtime()?;
         let _enter = rt.enter();
-        let inner = client.inner.subscribe(opts).map_err(|e| to_py(py, e))?;
+        let inner = client.inner.subscribe(opts).map_err(to_py)?;
         Ok(Subscription { inner })
     }
 

@@ -7,6 +7,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::auth::ratelimit::RateLimit;
+pub use crate::listener::ConnectionLimits;
+
 /// How to run a local Ensign server. `Default` gives an in-memory, no-auth server on a
 /// free port of 127.0.0.1.
 #[derive(Clone, Debug)]
@@ -42,6 +45,8 @@ pub struct ServerConfig {
     /// "HOST:PORT" where to serve Prometheus metrics (`/metrics`); `None` (the
     /// default) serves none. An empty host means `host`; port 0 picks a free one.
     pub metrics_addr: Option<String>,
+    /// Connection limits and timeouts of both listeners (gRPC and auth HTTP).
+    pub connections: ConnectionLimits,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +67,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(5),
             max_query_bytes: crate::ensql::MAX_QUERY_BYTES,
             metrics_addr: None,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -105,6 +111,9 @@ pub struct AuthConfig {
     pub issuer: String,
     /// `aud` of access tokens, required on verification.
     pub audience: String,
+    /// Rate limit of the auth endpoints per client id (or, for requests naming no
+    /// known client, per peer address); `None` turns it off.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Default for AuthConfig {
@@ -118,6 +127,7 @@ impl Default for AuthConfig {
             refresh_ttl: Duration::from_secs(7200),
             issuer: "https://auth.rotational.app".to_string(),
             audience: "https://ensign.rotational.app".to_string(),
+            rate_limit: Some(RateLimit::default()),
         }
     }
 }
@@ -136,6 +146,7 @@ impl fmt::Debug for AuthConfig {
             .field("refresh_ttl", &self.refresh_ttl)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }

@@ -11,11 +11,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use parking_lot::RwLock;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use ulid::Ulid;
 
@@ -25,6 +23,8 @@ use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::fanout::Fanout;
 use crate::grpc;
+use crate::listener::accept::Protocol;
+use crate::listener::{Acceptor, ActivityLayer, ListenerCounts, ListenerStats};
 use crate::metrics::Metrics;
 use crate::monitoring;
 use crate::state::ServerState;
@@ -78,6 +78,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             "publish_window and subscriber_buffer must be > 0".into(),
         ));
     }
+    config.connections.validate().map_err(ServerError::Config)?;
     let addr = resolve_host(&config.host, config.port).await?;
     let metrics_addr = match &config.metrics_addr {
         None => None,
@@ -145,13 +146,10 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
 
     let service = grpc::service(&state, config.max_message_size);
     let (metrics_layer, auth_layer) = (grpc::metrics_layer(&state), grpc::auth_layer(&state));
-    let incoming = TcpListenerStream::new(listener).map(|conn| {
-        conn.inspect(|s| {
-            // NOTE: acks are small and latency-bound; batching is done by coalescing
-            // ready messages into one write, not by Nagle.
-            let _ = s.set_nodelay(true);
-        })
-    });
+    let limits = config.connections.clone();
+    let grpc_stats = Arc::new(ListenerStats::default());
+    let incoming =
+        Acceptor::new(listener, Protocol::Grpc, limits.clone(), grpc_stats.clone()).into_stream();
     let stop = token.clone();
     let grpc = tokio::spawn(async move {
         let res = tonic::transport::Server::builder()
@@ -159,7 +157,13 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             // events of 100 B in flight per stream without waiting for window updates.
             .initial_stream_window_size(Some(4 << 20))
             .initial_connection_window_size(Some(16 << 20))
-            // In front of every RPC, outermost first (see `grpc`).
+            .max_concurrent_streams(Some(limits.max_concurrent_streams))
+            .http2_keepalive_interval(limits.keepalive_interval)
+            .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+            // Outermost: counts each connection's open requests for its idle close and
+            // gives handlers `Request::remote_addr`. Then every RPC goes through the
+            // metrics and authorization layers (see `grpc`).
+            .layer(ActivityLayer)
             .layer(metrics_layer)
             .layer(auth_layer)
             .add_service(service)
@@ -171,22 +175,30 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     });
     let watchdog = monitoring::spawn_lag_watchdog(state.broker.fanout.clone(), token.clone());
     let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
-    let metrics_server = metrics_listener
-        .map(|l| monitoring::spawn_metrics_server(l, metrics.clone(), token.clone()));
+    let metrics_server = metrics_listener.map(|l| {
+        let limits = config.connections.clone();
+        monitoring::spawn_metrics_server(l, metrics.clone(), limits, token.clone())
+    });
     let mut http_addr = None;
+    let http_stats = Arc::new(ListenerStats::default());
     let http = match (http_listener, &auth) {
         (Some(l), Some(auth)) => {
             http_addr = l.local_addr().ok();
-            let router = quarterdeck::router(auth.clone(), state.started, ServerState::version());
-            let stop = token.clone();
-            Some(tokio::spawn(async move {
-                let res = axum::serve(l, router)
-                    .with_graceful_shutdown(stop.cancelled_owned())
-                    .await;
-                if let Err(e) = res {
-                    tracing::error!(error = %e, "auth HTTP server stopped with an error");
-                }
-            }))
+            let router = quarterdeck::router(
+                auth.clone(),
+                state.started,
+                ServerState::version(),
+                token.clone(),
+            );
+            let limits = config.connections.clone();
+            let timeout = limits.handshake_timeout;
+            let acceptor = Acceptor::new(l, Protocol::Http, limits, http_stats.clone());
+            Some(tokio::spawn(crate::listener::http::serve(
+                acceptor,
+                router,
+                timeout,
+                token.clone(),
+            )))
         }
         _ => None,
     };
@@ -220,6 +232,8 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             .collect(),
         token,
         grace: config.shutdown_grace,
+        grpc_stats,
+        http_stats,
     })
 }
 
@@ -232,6 +246,8 @@ pub struct ServerHandle {
     tasks: Vec<JoinHandle<()>>,
     token: CancellationToken,
     grace: Duration,
+    grpc_stats: Arc<ListenerStats>,
+    http_stats: Arc<ListenerStats>,
 }
 
 impl std::fmt::Debug for ServerHandle {
@@ -280,6 +296,34 @@ impl ServerHandle {
     }
     pub fn project_id(&self) -> Ulid {
         self.state.project_id
+    }
+
+    /// What the gRPC listener did: connections accepted, refused, timed out, open.
+    pub fn grpc_listener_stats(&self) -> ListenerCounts {
+        self.grpc_stats.snapshot()
+    }
+
+    /// The same for the auth endpoints' listener (all zero without auth).
+    pub fn http_listener_stats(&self) -> ListenerCounts {
+        self.http_stats.snapshot()
+    }
+
+    /// Revokes the API key with this client id: its logins, refreshes and access tokens
+    /// are refused from now on (until restart). False without auth or without such a key.
+    pub fn revoke_api_key(&self, client_id: &str) -> bool {
+        self.state
+            .auth
+            .as_ref()
+            .is_some_and(|a| a.revoke(client_id))
+    }
+
+    /// Auth-endpoint requests refused by the rate limit so far.
+    pub fn auth_rate_limited(&self) -> u64 {
+        self.state
+            .auth
+            .as_ref()
+            .and_then(|a| a.limiter.as_ref())
+            .map_or(0, |l| l.limited())
     }
 
     /// An access token with the given permissions and lifetime (negative: already

@@ -21,6 +21,7 @@ pub mod fanout;
 pub mod grpc;
 pub mod handle;
 pub mod info;
+pub mod listener;
 pub mod metrics;
 pub mod monitoring;
 pub mod service;
@@ -28,6 +29,6 @@ pub mod state;
 pub mod storage;
 pub mod topics;
 
-pub use config::{ApiKeySpec, AuthConfig, ServerConfig};
+pub use config::{ApiKeySpec, AuthConfig, ConnectionLimits, RateLimit, ServerConfig};
 pub use error::ServerError;
 pub use handle::{start, ServerHandle};

@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::ServerError;
 use crate::fanout::Fanout;
+use crate::listener::accept::Protocol;
+use crate::listener::{Acceptor, ConnectionLimits, ListenerStats};
 use crate::metrics::{self, Metrics};
 
 /// Checks subscriber lag every `Fanout::check_interval` until `stop`.
@@ -28,20 +30,23 @@ pub fn spawn_lag_watchdog(fanout: Arc<Fanout>, stop: CancellationToken) -> JoinH
     })
 }
 
-/// Serves `/metrics` on `listener` until `stop`.
+/// Serves `/metrics` on `listener` until `stop`, with the same connection limits and
+/// timeouts as the other listeners.
 pub fn spawn_metrics_server(
     listener: TcpListener,
     metrics: Arc<Metrics>,
+    limits: ConnectionLimits,
     stop: CancellationToken,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let res = axum::serve(listener, metrics::http_router(metrics))
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await;
-        if let Err(e) = res {
-            tracing::error!(error = %e, "metrics HTTP server stopped with an error");
-        }
-    })
+    let timeout = limits.handshake_timeout;
+    let stats = Arc::new(ListenerStats::default());
+    let acceptor = Acceptor::new(listener, Protocol::Http, limits, stats);
+    tokio::spawn(crate::listener::http::serve(
+        acceptor,
+        metrics::http_router(metrics),
+        timeout,
+        stop,
+    ))
 }
 
 /// Splits "HOST:PORT" (`[::1]:PORT` for IPv6; an empty host means `default_host`).

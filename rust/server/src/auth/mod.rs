@@ -5,14 +5,19 @@
 //! * `tokens`: JWT encoding, signing and signature checks.
 //! * `interceptor`: what every RPC does with its `authorization` metadata.
 //! * `quarterdeck`: `/v1/authenticate`, `/v1/refresh`, `/.well-known/jwks.json`,
-//!   `/v1/status`.
+//!   `/v1/status`, answering as Quarterdeck does.
+//! * `ratelimit`: Quarterdeck's rate limit of those endpoints.
+//! * `go_compat`: Go's JSON decoding and time formats, as Quarterdeck shows them.
 //!
 //! Concurrency: `Auth` is immutable after start except for a small verified-token
-//! cache behind a mutex.
+//! cache, the revoked keys, the last logins and the rate-limit buckets, each behind a
+//! mutex.
 
+pub mod go_compat;
 pub mod interceptor;
 pub mod keys;
 pub mod quarterdeck;
+pub mod ratelimit;
 pub mod tokens;
 
 use ulid::Ulid;

@@ -222,12 +222,14 @@ where
     }
 }
 
-#[pin_project::pin_project]
-pub struct MetricsFuture<F> {
-    #[pin]
-    inner: F,
-    end: Option<CallEnd>,
-    sent: Option<prometheus::IntCounter>,
+pin_project_lite::pin_project! {
+    /// The inner service's future; wraps its response body once it is ready.
+    pub struct MetricsFuture<F> {
+        #[pin]
+        inner: F,
+        end: Option<CallEnd>,
+        sent: Option<IntCounter>,
+    }
 }
 
 impl<F, E> Future for MetricsFuture<F>

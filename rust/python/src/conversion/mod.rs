@@ -1,0 +1,20 @@
+//! Conversions between Python objects and the core's types, in one place (like polars'
+//! `conversion/`): the bindings (`client`, `publish`, `subscribe`, `query`, `admin`,
+//! `bridge`) move data across the boundary only through these functions.
+//!
+//! * [`event`]: a Python `Event` → the encoder's [`ensign_client::EventFields`], plus the
+//!   garbage-collector bookkeeping of published events.
+//! * [`received`]: decoded events → Python `Event`s, one page per call.
+//! * [`outcome`]: acks and nacks → `messages.Ack` / `messages.Nack` objects.
+//! * [`admin`]: topic, project and status replies → the dicts and tuples of `topics.py`,
+//!   `projects.py` and `status.py`.
+//!
+//! Concurrency: everything here runs with the GIL held, on the calling thread.
+
+pub mod admin;
+mod alloc;
+pub mod event;
+pub mod outcome;
+pub mod received;
+
+pub use alloc::Alloc;
