@@ -140,8 +140,11 @@ async def test_parameter_and_argument_errors(client, topic):
         await client.query(f"SELECT * FROM {topic}", [("x", 1)])  # type: ignore[arg-type]
     # Every supported type is accepted (the server ignores parameters).
     params = {"b": True, "i": -3, "d": 1.5, "y": b"\x00", "s": "x"}
-    cursor = await client.query(f"SELECT * FROM {topic} WHERE a = 1", params)
+    cursor = await client.query(f"SELECT * FROM {topic}", params)
     assert data(await cursor.fetchall()) == [b"e0"]
+    # WHERE filters (the payload b"e0" has no field a): no rows, never unfiltered ones.
+    with pytest.raises(QueryNoRows):
+        await client.query(f"SELECT * FROM {topic} WHERE a = 1")
 
 
 async def test_reserved_word_prefixed_topic_names(client):

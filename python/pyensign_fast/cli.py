@@ -10,24 +10,30 @@ the exit code. Add a subcommand by appending an entry. The client commands (``pu
 
     pyensign-fast serve [--host H] [--port 5356] [--data-dir DIR | --memory] [--auth]
                         [--access-ttl SECONDS] [--refresh-ttl SECONDS]
+                        [--metrics-addr HOST:PORT]
 
 Once it listens it prints ``Ensign server listening on HOST:PORT`` (and, with ``--auth``,
-``auth url: ...``, ``client id: ...``, ``client secret: ...``) and flushes stdout.
+``auth url: ...``, ``client id: ...``, ``client secret: ...``; with metrics,
+``metrics: http://HOST:PORT/metrics``) and flushes stdout. Prometheus metrics are off
+unless ``--metrics-addr`` is given or ``ENSIGN_MONITORING_ENABLED`` is true (then at
+``ENSIGN_MONITORING_BIND_ADDR``, default ``:1205``; an empty host means ``--host``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from pyensign_fast import commands as _client_commands
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 DEFAULT_PORT = 5356
+DEFAULT_METRICS_ADDR = ":1205"
 
 
 def _port(text: str) -> int:
@@ -77,6 +83,27 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="refresh token lifetime (with --auth; default 7200, as Quarterdeck)",
     )
+    p.add_argument(
+        "--metrics-addr",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off, or "
+        "ENSIGN_MONITORING_BIND_ADDR when ENSIGN_MONITORING_ENABLED is true)",
+    )
+
+
+def _metrics_addr(args: argparse.Namespace) -> Optional[Tuple[str, int]]:
+    """Where to serve metrics: ``--metrics-addr``, else the real server's environment
+    variables; ``None`` when off. Raises ``ValueError`` for a malformed address."""
+    addr = args.metrics_addr
+    if addr is None:
+        enabled = os.environ.get("ENSIGN_MONITORING_ENABLED", "").strip().lower()
+        if enabled not in ("1", "true", "t", "yes", "on"):
+            return None
+        addr = os.environ.get("ENSIGN_MONITORING_BIND_ADDR") or DEFAULT_METRICS_ADDR
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"invalid metrics address {addr!r}: want HOST:PORT")
+    return host.strip("[]") or args.host, int(port)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -87,6 +114,11 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if not args.auth and (args.access_ttl or args.refresh_ttl):
         print("error: --access-ttl and --refresh-ttl need --auth", file=sys.stderr)
+        return 2
+    try:
+        metrics = _metrics_addr(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     stop = threading.Event()
 
@@ -106,6 +138,8 @@ def _serve(args: argparse.Namespace) -> int:
                 http_port=args.http_port,
                 access_ttl=args.access_ttl,
                 refresh_ttl=args.refresh_ttl,
+                metrics_port=metrics[1] if metrics else None,
+                metrics_host=metrics[0] if metrics else None,
             ).start()
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
@@ -119,6 +153,8 @@ def _serve(args: argparse.Namespace) -> int:
                 print(f"auth url: {server.auth_url}")
                 print(f"client id: {server.client_id}")
                 print(f"client secret: {server.client_secret}")
+            if server.metrics_url:
+                print(f"metrics: {server.metrics_url}")
             print(f"project id: {server.project_id}")
             print(f"data: {args.data_dir if args.data_dir and not args.memory else 'in memory'}")
             sys.stdout.flush()

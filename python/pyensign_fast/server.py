@@ -17,6 +17,12 @@ project, its topics and, with ``auth=True``, its credentials are kept there. Wit
 ``auth=True`` the server also serves the Quarterdeck endpoints (``/v1/authenticate``,
 ``/v1/refresh``, ``/.well-known/jwks.json``, ``/v1/status``) and checks tokens on every
 RPC, as the hosted service does; pyensign itself can then talk to it.
+
+With ``metrics_port`` (off by default) the server also serves Prometheus metrics at
+``metrics_url`` (``http://host:port/metrics``), with the real Ensign server's names:
+``ensign_events``, ``ensign_online_publishers``, ``ensign_online_subscribers`` and the
+``grpc_server_*`` series, plus ``ensign_subscriber_evictions_total``,
+``ensign_storage_errors_total`` and ``ensign_events_nacked_total``.
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ class LocalEnsign:
             short lifetimes let tests see clients refresh.
         refresh_ttl: lifetime of refresh tokens in seconds (Quarterdeck: 7200). A
             refresh token is usable from 15 minutes before its access token expires.
+        metrics_port: serve Prometheus metrics on this port (``0`` for a free one);
+            ``None`` (the default) serves none.
+        metrics_host: address of the metrics endpoint; ``None`` means ``host``.
 
     Errors when starting: ``OSError`` (port in use, data directory not writable or used
     by another server), ``ValueError`` (bad arguments, corrupt data files).
@@ -61,12 +70,19 @@ class LocalEnsign:
         http_port: int = 0,
         access_ttl: int | None = None,
         refresh_ttl: int | None = None,
+        metrics_port: int | None = None,
+        metrics_host: str | None = None,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ValueError("host must be a non-empty string")
-        for name, value in (("port", port), ("http_port", http_port)):
+        ports = [("port", port), ("http_port", http_port)]
+        if metrics_port is not None:
+            ports.append(("metrics_port", metrics_port))
+        for name, value in ports:
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
                 raise ValueError(f"{name} must be an integer between 0 and 65535")
+        if metrics_host is not None and (not isinstance(metrics_host, str) or not metrics_host):
+            raise ValueError("metrics_host must be a non-empty string")
         if not auth and (client_id is not None or client_secret is not None):
             raise ValueError("client_id and client_secret need auth=True")
         for name, ttl in (("access_ttl", access_ttl), ("refresh_ttl", refresh_ttl)):
@@ -83,6 +99,8 @@ class LocalEnsign:
         self.http_port = http_port
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
+        self.metrics_port = metrics_port
+        self.metrics_host = metrics_host
         self._client_id = client_id
         self._client_secret = client_secret
         self._server: Any = None
@@ -105,8 +123,17 @@ class LocalEnsign:
             http_port=self.http_port,
             access_ttl=self.access_ttl,
             refresh_ttl=self.refresh_ttl,
+            metrics_addr=self._metrics_addr(),
         )
         return self
+
+    def _metrics_addr(self) -> str | None:
+        if self.metrics_port is None:
+            return None
+        host = self.metrics_host or self.host
+        if ":" in host:  # an IPv6 address
+            host = f"[{host}]"
+        return f"{host}:{self.metrics_port}"
 
     def stop(self) -> None:
         """Stops the server: open streams are answered and ended, storage is made
@@ -156,6 +183,12 @@ class LocalEnsign:
     @property
     def client_secret(self) -> str | None:
         return self._started().client_secret
+
+    @property
+    def metrics_url(self) -> str | None:
+        """``"http://host:port/metrics"`` of the Prometheus endpoint; ``None`` when the
+        server was started without ``metrics_port``."""
+        return self._started().metrics_url
 
     @property
     def project_id(self) -> str:

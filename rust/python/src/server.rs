@@ -48,13 +48,14 @@ pub struct LocalServer {
     client_id: Option<String>,
     client_secret: Option<String>,
     project_id: String,
+    metrics_url: Option<String>,
 }
 
 #[pymethods]
 impl LocalServer {
     /// Starts a server and returns once it listens.
     #[new]
-    #[pyo3(signature = (host="127.0.0.1".to_string(), port=0, data_dir=None, auth=false, client_id=None, client_secret=None, http_port=0, worker_threads=2, access_ttl=None, refresh_ttl=None))]
+    #[pyo3(signature = (host="127.0.0.1".to_string(), port=0, data_dir=None, auth=false, client_id=None, client_secret=None, http_port=0, worker_threads=2, access_ttl=None, refresh_ttl=None, metrics_addr=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -68,6 +69,7 @@ impl LocalServer {
         worker_threads: usize,
         access_ttl: Option<u64>,
         refresh_ttl: Option<u64>,
+        metrics_addr: Option<String>,
     ) -> PyResult<Self> {
         if !auth
             && (client_id.is_some()
@@ -97,6 +99,7 @@ impl LocalServer {
                 refresh_ttl: refresh_ttl.map_or(defaults.refresh_ttl, Duration::from_secs),
                 ..defaults
             }),
+            metrics_addr,
             ..Default::default()
         };
         let running = crate::exiting::detach(py, move || -> PyResult<Running> {
@@ -120,6 +123,7 @@ impl LocalServer {
             client_id: h.client_id().map(str::to_string),
             client_secret: h.client_secret().map(str::to_string),
             project_id: h.project_id().to_string(),
+            metrics_url: h.metrics_url(),
             running: Mutex::new(Some(running)),
         })
     }
@@ -150,6 +154,12 @@ impl LocalServer {
     #[getter]
     fn project_id(&self) -> &str {
         &self.project_id
+    }
+
+    /// "http://host:port/metrics" of the Prometheus endpoint, or None when not served.
+    #[getter]
+    fn metrics_url(&self) -> Option<&str> {
+        self.metrics_url.as_deref()
     }
 
     #[getter]

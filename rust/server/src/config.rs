@@ -31,13 +31,20 @@ pub struct ServerConfig {
     /// Per publish stream: events read but not yet acked or nacked before the server
     /// stops reading that stream (backpressure instead of dropping).
     pub publish_window: usize,
-    /// Per subscriber: events queued for delivery before publishers are paused.
+    /// Per subscriber: events queued for delivery before the publishers of its topics
+    /// wait for it (publishers of other topics never do).
     pub subscriber_buffer: usize,
-    /// A subscriber whose buffer is full and that reads nothing for this long is
-    /// disconnected with `RESOURCE_EXHAUSTED`, so that it cannot pause publishers forever.
-    pub subscriber_stall_timeout: Duration,
+    /// A subscriber whose oldest queued event has waited this long (it reads too
+    /// slowly, or not at all) is evicted with `RESOURCE_EXHAUSTED`, so that it cannot
+    /// hold its topics' publishers back indefinitely.
+    pub subscriber_max_lag: Duration,
     /// How long `shutdown` waits for streams to finish before closing connections.
     pub shutdown_grace: Duration,
+    /// Longest EnSQL query accepted, in bytes; longer ones get `INVALID_ARGUMENT`.
+    pub max_query_bytes: usize,
+    /// "HOST:PORT" where to serve Prometheus metrics (`/metrics`); `None` (the
+    /// default) serves none. An empty host means `host`; port 0 picks a free one.
+    pub metrics_addr: Option<String>,
     /// Connection limits and timeouts of both listeners (gRPC and auth HTTP).
     pub connections: ConnectionLimits,
 }
@@ -56,8 +63,10 @@ impl Default for ServerConfig {
             // ~300k events/s and a 2 ms fsync the bandwidth-delay product is ~600.
             publish_window: 16_384,
             subscriber_buffer: 16_384,
-            subscriber_stall_timeout: Duration::from_secs(60),
+            subscriber_max_lag: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
+            max_query_bytes: crate::ensql::MAX_QUERY_BYTES,
+            metrics_addr: None,
             connections: ConnectionLimits::default(),
         }
     }

@@ -15,7 +15,7 @@ use ensign_proto::api::{self, deduplication::OffsetPosition, deduplication::Stra
 use ensign_proto::rlid::Rlid;
 use prost::Message;
 
-use crate::service::topics::save_topic;
+use crate::broker::save_topic;
 use crate::storage::{self, record, Storage};
 use crate::topics::TopicEntry;
 

@@ -1,14 +1,21 @@
 //! Live delivery to subscribers. Each committed batch is shared (`Arc`) with every
 //! subscriber that wants one of its topics; each subscriber picks out its own events on
-//! the way out. Nothing is ever dropped: when a subscriber has more than its buffer's
-//! worth of events queued, publishers stop reading their streams until it catches up
-//! (HTTP/2 flow control then pushes back on the publishing clients).
+//! the way out.
+//!
+//! Backpressure is per topic: when a subscriber has more than its buffer's worth of
+//! events queued, the publishers of *its* topics wait before committing (HTTP/2 flow
+//! control then pushes back on those clients); publishers of other topics never wait
+//! for it. A subscriber that falls behind by more than `max_lag` (its oldest queued
+//! event has waited that long), whether it reads a little or nothing at all, is
+//! evicted: it gets what was queued, then `RESOURCE_EXHAUSTED`, and the eviction is
+//! logged and counted. Nothing is dropped silently.
 //!
 //! Concurrency: the registry is an `RwLock<Vec<..>>` read once per committed batch.
 //! `deliver` runs in commit order (under the broker's append lock in memory mode, on
 //! the log writer thread in disk mode), so every subscriber sees events in RLID order.
 //! Each queue has its own small mutex; wakers connect the subscriber stream task and
-//! the publisher stream tasks waiting for room.
+//! the publisher stream tasks waiting for room. The server's watchdog calls
+//! `evict_lagging` about once per `max_lag / 4` (at most every second).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -18,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use ensign_proto::api::EventWrapper;
 use parking_lot::{Mutex, RwLock};
+use prometheus::IntCounter;
 
 use crate::topics::TopicKey;
 
@@ -33,15 +41,35 @@ pub struct FanoutBatch {
     pub events: Vec<FanoutEvent>,
 }
 
+impl FanoutBatch {
+    /// The distinct topics of the batch (usually one or two).
+    pub fn topics(&self) -> Vec<TopicKey> {
+        let mut out: Vec<TopicKey> = Vec::new();
+        for e in &self.events {
+            if out.last() != Some(&e.topic) && !out.contains(&e.topic) {
+                out.push(e.topic);
+            }
+        }
+        out
+    }
+}
+
+/// A batch waiting in a subscriber's queue: how many of its events are for this
+/// subscriber, and when it was queued.
+struct Queued {
+    batch: Arc<FanoutBatch>,
+    wanted: usize,
+    at: Instant,
+}
+
 struct QueueState {
-    queue: VecDeque<(Arc<FanoutBatch>, usize)>,
+    queue: VecDeque<Queued>,
     pending: usize,
     consumer: Option<Waker>,
     waiting_publishers: Vec<Waker>,
     closed: bool,
-    /// Closed because it read nothing for the stall timeout while full.
-    stalled: bool,
-    last_read: Instant,
+    /// Why it was evicted (the status message its client gets).
+    evicted: Option<String>,
 }
 
 /// A subscriber's inbox.
@@ -57,20 +85,24 @@ impl SubscriberQueue {
         self.topics.contains(key)
     }
 
-    /// Next batch for this subscriber; `None` once the server is shutting down.
+    fn wants_any(&self, keys: &[TopicKey]) -> bool {
+        keys.iter().any(|k| self.topics.contains(k))
+    }
+
+    /// Next batch for this subscriber; `None` once it is closed (evicted or shutdown)
+    /// and everything queued before that was taken.
     pub fn poll_batch(&self, cx: &mut Context<'_>) -> Poll<Option<Arc<FanoutBatch>>> {
         let mut st = self.state.lock();
-        st.last_read = Instant::now();
-        if let Some((batch, n)) = st.queue.pop_front() {
+        if let Some(q) = st.queue.pop_front() {
             let before = st.pending;
-            st.pending -= n;
+            st.pending -= q.wanted;
             // Wake paused publishers once there is room for a good batch again.
             if before > self.limit / 2 && st.pending <= self.limit / 2 {
                 for w in st.waiting_publishers.drain(..) {
                     w.wake();
                 }
             }
-            return Poll::Ready(Some(batch));
+            return Poll::Ready(Some(q.batch));
         }
         if st.closed {
             return Poll::Ready(None);
@@ -82,9 +114,9 @@ impl SubscriberQueue {
         Poll::Pending
     }
 
-    /// True if the queue was closed for not being read (see `Fanout::evict_stalled`).
-    pub fn stalled(&self) -> bool {
-        self.state.lock().stalled
+    /// Why the queue was evicted, if it was (see `Fanout::evict_lagging`).
+    pub fn eviction(&self) -> Option<String> {
+        self.state.lock().evicted.clone()
     }
 
     fn close(&self) {
@@ -105,15 +137,22 @@ pub struct Fanout {
     count: AtomicUsize,
     next_id: AtomicU64,
     limit: usize,
+    max_lag: Duration,
+    evictions: IntCounter,
 }
 
 impl Fanout {
-    pub fn new(limit: usize) -> Self {
+    /// `limit`: events queued per subscriber before its topics' publishers wait;
+    /// `max_lag`: how far behind a subscriber may fall before it is evicted;
+    /// `evictions`: counts them.
+    pub fn new(limit: usize, max_lag: Duration, evictions: IntCounter) -> Self {
         Fanout {
             subs: RwLock::new(Vec::new()),
             count: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             limit: limit.max(1),
+            max_lag,
+            evictions,
         }
     }
 
@@ -133,8 +172,7 @@ impl Fanout {
                 consumer: None,
                 waiting_publishers: Vec::new(),
                 closed: false,
-                stalled: false,
-                last_read: Instant::now(),
+                evicted: None,
             }),
         });
         let mut subs = self.subs.write();
@@ -158,6 +196,7 @@ impl Fanout {
             return;
         }
         let batch = Arc::new(batch);
+        let now = Instant::now();
         for sub in self.subs.read().iter() {
             let n = batch.events.iter().filter(|e| sub.wants(&e.topic)).count();
             if n == 0 {
@@ -167,7 +206,11 @@ impl Fanout {
             if st.closed {
                 continue;
             }
-            st.queue.push_back((batch.clone(), n));
+            st.queue.push_back(Queued {
+                batch: batch.clone(),
+                wanted: n,
+                at: now,
+            });
             st.pending += n;
             if let Some(w) = st.consumer.take() {
                 w.wake();
@@ -175,13 +218,17 @@ impl Fanout {
         }
     }
 
-    /// True if every subscriber has room; otherwise registers the publisher's waker
-    /// with the first full one and returns false.
-    pub fn poll_room(&self, cx: &mut Context<'_>) -> bool {
+    /// True if every subscriber of these topics has room; otherwise registers the
+    /// publisher's waker with the first full one and returns false. Subscribers of
+    /// other topics are not looked at: they never slow this publisher.
+    pub fn poll_room(&self, topics: &[TopicKey], cx: &mut Context<'_>) -> bool {
         if !self.has_subscribers() {
             return true;
         }
         for sub in self.subs.read().iter() {
+            if !sub.wants_any(topics) {
+                continue;
+            }
             let mut st = sub.state.lock();
             if st.pending >= self.limit && !st.closed {
                 if !st
@@ -197,21 +244,41 @@ impl Fanout {
         true
     }
 
-    /// Closes the subscriptions that are full and have read nothing for `timeout`, so
-    /// that one abandoned stream cannot pause every publisher forever. Their clients get
-    /// an explicit `RESOURCE_EXHAUSTED`, never a silent gap.
-    pub fn evict_stalled(&self, timeout: Duration) {
+    /// How often the watchdog should call `evict_lagging`.
+    pub fn check_interval(&self) -> Duration {
+        (self.max_lag / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
+    }
+
+    /// Evicts the subscribers whose oldest queued event has waited longer than
+    /// `max_lag`, so that a slow reader cannot hold its topics' publishers back
+    /// indefinitely. Their clients get an explicit `RESOURCE_EXHAUSTED` after what was
+    /// already queued, never a silent gap.
+    pub fn evict_lagging(&self) {
         for sub in self.subs.read().iter() {
             let mut st = sub.state.lock();
-            if !st.closed && st.pending >= self.limit && st.last_read.elapsed() >= timeout {
-                st.stalled = true;
-                drop(st);
-                tracing::warn!(
-                    queued = self.limit,
-                    "closing a subscription that stopped reading"
-                );
-                sub.close();
+            let Some(lag) = st.queue.front().map(|q| q.at.elapsed()) else {
+                continue;
+            };
+            if st.closed || lag < self.max_lag {
+                continue;
             }
+            let queued = st.pending;
+            st.evicted = Some(format!(
+                "subscriber fell behind by more than {} ms ({queued} events queued); \
+                 closing its stream",
+                self.max_lag.as_millis()
+            ));
+            drop(st);
+            self.evictions.inc();
+            tracing::warn!(
+                subscriber = sub.id,
+                queued,
+                lag_ms = lag.as_millis() as u64,
+                max_lag_ms = self.max_lag.as_millis() as u64,
+                topics = sub.topics.len(),
+                "evicting a subscriber that fell behind"
+            );
+            sub.close();
         }
     }
 
@@ -220,5 +287,67 @@ impl Fanout {
         for sub in self.subs.read().iter() {
             sub.close();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    fn key(b: u8) -> TopicKey {
+        TopicKey([b; 16])
+    }
+
+    fn batch(topic: TopicKey, n: usize) -> FanoutBatch {
+        FanoutBatch {
+            events: (0..n)
+                .map(|_| FanoutEvent {
+                    topic,
+                    wrapper: EventWrapper::default(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_full_subscriber_holds_back_only_its_own_topics() {
+        let fanout = Fanout::new(
+            8,
+            Duration::from_secs(60),
+            IntCounter::new("e", "e").unwrap(),
+        );
+        let (a, b) = (key(1), key(2));
+        let sub = fanout.subscribe([a].into_iter().collect());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(fanout.poll_room(&[a], &mut cx));
+        fanout.deliver(batch(a, 8));
+        assert!(!fanout.poll_room(&[a], &mut cx), "A's publishers wait");
+        assert!(
+            fanout.poll_room(&[b], &mut cx),
+            "B's publishers never wait for A's subscriber"
+        );
+        assert!(!fanout.poll_room(&[b, a], &mut cx));
+        assert!(matches!(sub.poll_batch(&mut cx), Poll::Ready(Some(_))));
+        assert!(fanout.poll_room(&[a], &mut cx));
+    }
+
+    #[test]
+    fn a_lagging_subscriber_is_evicted_and_counted() {
+        let evictions = IntCounter::new("e", "e").unwrap();
+        let fanout = Fanout::new(8, Duration::ZERO, evictions.clone());
+        let sub = fanout.subscribe([key(1)].into_iter().collect());
+        let idle = fanout.subscribe([key(2)].into_iter().collect());
+        fanout.deliver(batch(key(1), 3));
+        fanout.evict_lagging();
+        assert_eq!(evictions.get(), 1);
+        assert!(sub.eviction().unwrap().contains("fell behind"));
+        assert!(idle.eviction().is_none(), "nothing queued: not behind");
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(
+            matches!(sub.poll_batch(&mut cx), Poll::Ready(Some(_))),
+            "queued events first"
+        );
+        assert!(matches!(sub.poll_batch(&mut cx), Poll::Ready(None)));
     }
 }

@@ -2,15 +2,15 @@
 //! (and HTTP) listeners and spawns them on the current tokio runtime; `ServerHandle`
 //! reports where it listens and shuts it down cleanly.
 //!
-//! Concurrency: two spawned tasks (gRPC, HTTP) plus the log writer thread in disk mode.
-//! Shutdown cancels one token that every stream and both servers watch, waits up to
-//! `shutdown_grace` for them, then makes storage durable and joins the writer.
+//! Concurrency: spawned tasks (gRPC, the auth HTTP endpoints, the metrics endpoint, the
+//! subscriber-lag watchdog) plus the log writer thread in disk mode. Shutdown cancels
+//! one token that every stream and task watches, waits up to `shutdown_grace` for
+//! them, then makes storage durable and joins the writer.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ensign_proto::api::ensign_server::EnsignServer;
 use parking_lot::RwLock;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -22,9 +22,11 @@ use crate::broker::Broker;
 use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::fanout::Fanout;
+use crate::grpc;
 use crate::listener::accept::Protocol;
 use crate::listener::{Acceptor, ActivityLayer, ListenerCounts, ListenerStats};
-use crate::service::EnsignService;
+use crate::metrics::Metrics;
+use crate::monitoring;
 use crate::state::ServerState;
 use crate::storage::{replay::Recovered, DiskLog, Storage};
 use crate::topics::{TopicEntry, TopicTable};
@@ -78,7 +80,19 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     }
     config.connections.validate().map_err(ServerError::Config)?;
     let addr = resolve_host(&config.host, config.port).await?;
-    let fanout = Arc::new(Fanout::new(config.subscriber_buffer));
+    let metrics_addr = match &config.metrics_addr {
+        None => None,
+        Some(a) => {
+            let (host, port) = monitoring::split_host_port(a, &config.host)?;
+            Some(resolve_host(&host, port).await?)
+        }
+    };
+    let metrics = Metrics::new(&config.server_id);
+    let fanout = Arc::new(Fanout::new(
+        config.subscriber_buffer,
+        config.subscriber_max_lag,
+        metrics.subscriber_evictions.clone(),
+    ));
     let (storage, project_id, recovered) = match &config.data_dir {
         None => (Storage::Memory, Ulid::new(), Recovered::default()),
         Some(dir) => {
@@ -110,21 +124,28 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         Some(a) => Some(bind(SocketAddr::new(addr.ip(), a.http_port)).await?),
         None => None,
     };
+    let metrics_listener = match metrics_addr {
+        Some(a) => Some(bind(a).await?),
+        None => None,
+    };
     let token = CancellationToken::new();
     let state = Arc::new(ServerState {
         project_id,
         topics: RwLock::new(table_from(recovered)),
         broker: Broker::new(storage.clone(), fanout, last_rlid),
         storage,
+        info: Default::default(),
         auth: auth.clone(),
+        metrics: metrics.clone(),
         server_id: config.server_id.clone(),
         started: Instant::now(),
         shutdown: token.clone(),
         publish_window: config.publish_window,
+        max_query_bytes: config.max_query_bytes,
     });
 
-    let service = EnsignServer::new(EnsignService::new(state.clone()))
-        .max_decoding_message_size(config.max_message_size);
+    let service = grpc::service(&state, config.max_message_size);
+    let (metrics_layer, auth_layer) = (grpc::metrics_layer(&state), grpc::auth_layer(&state));
     let limits = config.connections.clone();
     let grpc_stats = Arc::new(ListenerStats::default());
     let incoming =
@@ -140,8 +161,11 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             .http2_keepalive_interval(limits.keepalive_interval)
             .http2_keepalive_timeout(Some(limits.keepalive_timeout))
             // Outermost: counts each connection's open requests for its idle close and
-            // gives handlers `Request::remote_addr`.
+            // gives handlers `Request::remote_addr`. Then every RPC goes through the
+            // metrics and authorization layers (see `grpc`).
             .layer(ActivityLayer)
+            .layer(metrics_layer)
+            .layer(auth_layer)
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
             .await;
@@ -149,24 +173,11 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             tracing::error!(error = %e, "gRPC server stopped with an error");
         }
     });
-    // Watchdog for subscriptions that stopped reading (see `Fanout::evict_stalled`).
-    let (fanout, stall, stop) = (
-        state.broker.fanout.clone(),
-        config.subscriber_stall_timeout,
-        token.clone(),
-    );
-    let watchdog = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(
-            stall
-                .min(Duration::from_secs(1))
-                .max(Duration::from_millis(10)),
-        );
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tick.tick() => fanout.evict_stalled(stall),
-            }
-        }
+    let watchdog = monitoring::spawn_lag_watchdog(state.broker.fanout.clone(), token.clone());
+    let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let metrics_server = metrics_listener.map(|l| {
+        let limits = config.connections.clone();
+        monitoring::spawn_metrics_server(l, metrics.clone(), limits, token.clone())
     });
     let mut http_addr = None;
     let http_stats = Arc::new(ListenerStats::default());
@@ -202,12 +213,20 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     for topic in pending {
         crate::dedup::spawn_rehash(state.storage.clone(), topic);
     }
-    tracing::info!(endpoint = %local_addr, auth = auth.is_some(), disk = config.data_dir.is_some(), "Ensign server listening");
+    tracing::info!(
+        endpoint = %local_addr,
+        auth = auth.is_some(),
+        storage = if config.data_dir.is_some() { "disk" } else { "memory" },
+        data_dir = ?config.data_dir,
+        metrics = ?metrics_addr,
+        "Ensign server listening"
+    );
     Ok(ServerHandle {
         state,
         addr: local_addr,
         http_addr,
-        tasks: vec![Some(grpc), http, Some(watchdog)]
+        metrics_addr,
+        tasks: vec![Some(grpc), http, Some(watchdog), metrics_server]
             .into_iter()
             .flatten()
             .collect(),
@@ -223,6 +242,7 @@ pub struct ServerHandle {
     state: Arc<ServerState>,
     addr: SocketAddr,
     http_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
     token: CancellationToken,
     grace: Duration,
@@ -252,6 +272,16 @@ impl ServerHandle {
     pub fn auth_url(&self) -> Option<String> {
         self.http_addr.map(|a| format!("http://{a}"))
     }
+    /// "http://HOST:PORT/metrics" of the Prometheus endpoint, when it is served.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics_addr.map(|a| format!("http://{a}/metrics"))
+    }
+
+    /// The server's metrics as Prometheus text (served or not).
+    pub fn metrics_text(&self) -> String {
+        self.state.metrics.encode()
+    }
+
     pub fn client_id(&self) -> Option<&str> {
         self.state
             .auth
@@ -321,6 +351,7 @@ impl ServerHandle {
         }
         let storage = self.state.storage.clone();
         let _ = tokio::task::spawn_blocking(move || storage.close()).await;
+        tracing::info!(endpoint = %self.addr, "Ensign server stopped");
     }
 }
 

@@ -11,12 +11,13 @@ use std::time::Instant;
 use ensign_proto::api;
 use parking_lot::RwLock;
 use tokio_util::sync::CancellationToken;
-use tonic::metadata::MetadataMap;
 use tonic::Status;
 use ulid::Ulid;
 
-use crate::auth::{Auth, Claims, Perm};
+use crate::auth::{Auth, Claims};
 use crate::broker::Broker;
+use crate::info::InfoGatherer;
+use crate::metrics::Metrics;
 use crate::storage::Storage;
 use crate::topics::{TopicEntry, TopicTable};
 
@@ -28,32 +29,19 @@ pub struct ServerState {
     pub topics: RwLock<TopicTable>,
     pub broker: Broker,
     pub storage: Arc<Storage>,
+    /// Statistics of the topics, for Info.
+    pub info: InfoGatherer,
     pub auth: Option<Arc<Auth>>,
+    pub metrics: Arc<Metrics>,
     pub server_id: String,
     pub started: Instant,
     pub shutdown: CancellationToken,
     pub publish_window: usize,
+    /// `ServerConfig::max_query_bytes`.
+    pub max_query_bytes: usize,
 }
 
 impl ServerState {
-    /// Authenticates a call: every permission in no-auth mode, else the bearer token's
-    /// claims (`UNAUTHENTICATED` when missing or invalid).
-    pub fn authenticate(&self, md: &MetadataMap) -> Result<Claims, Status> {
-        match &self.auth {
-            None => Ok(Claims::all(self.project_id)),
-            Some(auth) => auth.authenticate(md),
-        }
-    }
-
-    /// Authenticates and requires one permission.
-    pub fn authorize(&self, md: &MetadataMap, perm: Perm) -> Result<Claims, Status> {
-        let claims = self.authenticate(md)?;
-        if !claims.has(perm) {
-            return Err(Status::permission_denied(NOT_AUTHORIZED));
-        }
-        Ok(claims)
-    }
-
     /// The claims' project, which must be this server's project.
     pub fn project_of(&self, claims: &Claims) -> Result<Ulid, Status> {
         match claims.project {

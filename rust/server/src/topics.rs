@@ -19,8 +19,7 @@ use ensign_proto::topic_hash::topic_name_hash;
 use parking_lot::{Mutex, RwLock};
 use ulid::Ulid;
 
-use crate::service::info::InfoCache;
-use crate::storage::TopicEvents;
+use crate::event_index::TopicEvents;
 
 /// Longest topic name in bytes (`MaxTopicNameLength`).
 pub const MAX_TOPIC_NAME_LEN: usize = 512;
@@ -99,12 +98,11 @@ impl Hasher for IdHasher {
 
 pub type KeyMap<V> = HashMap<TopicKey, V, BuildHasherDefault<IdHasher>>;
 
-/// One topic: its metadata, its events and its cached statistics.
+/// One topic: its metadata and its events.
 pub struct TopicEntry {
     pub key: TopicKey,
     pub meta: RwLock<api::Topic>,
     pub events: RwLock<TopicEvents>,
-    pub info: Mutex<InfoCache>,
     /// Set (under the broker's append lock) once the topic is destroyed: later events
     /// for it are nacked instead of being stored where nobody can read them.
     pub deleted: AtomicBool,
@@ -117,7 +115,6 @@ impl TopicEntry {
             key,
             meta: RwLock::new(topic),
             events: RwLock::new(TopicEvents::default()),
-            info: Mutex::new(InfoCache::default()),
             deleted: AtomicBool::new(false),
         })
     }

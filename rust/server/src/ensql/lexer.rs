@@ -120,7 +120,12 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, (usize, String, &'static str)> 
             loop {
                 match b.get(j) {
                     None => {
-                        let near = &sql[i..sql.len().min(i + 5)];
+                        // Up to 5 bytes, cut back to a character boundary.
+                        let mut end = sql.len().min(i + 5);
+                        while !sql.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        let near = &sql[i..end];
                         return Err((i, near.to_string(), "quoted string missing closing quote"));
                     }
                     Some(b'\\') if b.get(j + 1) == Some(&b'\'') => {
@@ -224,5 +229,17 @@ mod tests {
         assert_eq!(t[5].text, "<>");
         assert_eq!(t[6].kind, Kind::Boolean);
         assert!(tokenize("x = 'abc").is_err());
+    }
+
+    #[test]
+    fn unterminated_string_with_multibyte_characters() {
+        // The error quotes 5 bytes from the quote: never the middle of a character.
+        for q in ["x = 'ab€", "x = 'a€", "'€€€", "'\u{1F600}", "'ab\u{1F600}z"] {
+            let (pos, near, msg) = tokenize(q).unwrap_err();
+            assert_eq!(msg, "quoted string missing closing quote");
+            assert!(q[pos..].starts_with(&near), "{q:?}: {near:?}");
+        }
+        let (_, near, _) = tokenize("x = 'ab€").unwrap_err();
+        assert_eq!(near, "'ab");
     }
 }

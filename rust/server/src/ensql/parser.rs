@@ -1,15 +1,22 @@
 //! EnSQL parser: the real server's grammar and state machine (semantics §6.9), with its
-//! error messages (`syntax error at position N near "X": ...`). One extension: the topic
+//! error messages (`syntax error at position N near "X": ...`). Extensions: the topic
 //! after FROM is kept as its dotted path, so that a topic whose name contains dots can
 //! be resolved against the project's names (`resolve`) before the rest is read as
-//! `.schema[.version]`.
+//! `.schema[.version]`; and WHERE is built into an expression tree (`filter::Expr`)
+//! that execution applies, with a few more checks (numbers that parse, LIKE patterns
+//! that are strings, booleans compared with `=`/`!=`, balanced parentheses).
+//!
+//! Parsing is linear in the query's length and never recurses: parentheses are a
+//! stack bounded by `filter::MAX_NESTING`. Callers bound the length (`MAX_QUERY_BYTES`).
 //!
 //! Concurrency: pure functions.
 
+use super::filter::{Cond, Expr, Literal, Op, Term, MAX_NESTING, MAX_PATTERN_CHARS};
 use super::lexer::{tokenize, Kind, Token};
+use crate::topics::MAX_TOPIC_NAME_LEN;
 
-/// A parsed SELECT. The field list, aliases, schema, version and WHERE are checked but,
-/// as in the real server, not used to filter or project.
+/// A parsed SELECT. The field list and aliases are checked but, as in the real server,
+/// not used to project; WHERE (`filter`) and the schema and version of FROM filter.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Query {
     pub fields: Vec<String>,
@@ -17,6 +24,8 @@ pub struct Query {
     /// FROM `a.b.c`: the segments as tokens, resolved by `resolve`.
     pub from: Vec<Token>,
     pub has_where: bool,
+    /// The WHERE expression.
+    pub filter: Option<Expr>,
     pub offset: Option<u64>,
     pub limit: Option<u64>,
 }
@@ -29,11 +38,15 @@ pub struct From {
     pub version: Option<u32>,
 }
 
+/// Longest `near` text quoted in an error, in characters (a message is a header).
+const NEAR_CHARS: usize = 40;
+
 pub fn syntax(tok: &Token, msg: &str) -> String {
-    format!(
-        "syntax error at position {} near {:?}: {msg}",
-        tok.pos, tok.text
-    )
+    let near = match tok.text.char_indices().nth(NEAR_CHARS) {
+        Some((cut, _)) => &tok.text[..cut],
+        None => &tok.text,
+    };
+    format!("syntax error at position {} near {near:?}: {msg}", tok.pos)
 }
 
 struct Parser {
@@ -155,7 +168,7 @@ pub fn parse(sql: &str) -> Result<Query, String> {
     if next.is("WHERE") {
         p.pop();
         q.has_where = true;
-        where_clause(&mut p)?;
+        q.filter = Some(where_clause(&mut p)?);
     } else if !(p.at_end() || next.is("OFFSET") || next.is("LIMIT")) {
         return Err(syntax(&next, "invalid from clause"));
     }
@@ -191,17 +204,56 @@ pub fn parse(sql: &str) -> Result<Query, String> {
     Ok(q)
 }
 
-/// WHERE cond {AND|OR cond}, cond := ident op value | ( ... ). Checked, not evaluated.
-fn where_clause(p: &mut Parser) -> Result<(), String> {
-    let mut depth = 0usize;
+/// The literal of a condition, checked against its operator.
+fn literal(op_tok: &Token, op: Op, value: &Token) -> Result<Literal, String> {
+    let lit = match value.kind {
+        Kind::Quoted => Literal::Str(value.text.clone()),
+        Kind::Numeric => match value.text.parse::<f64>() {
+            Ok(n) if n.is_finite() => Literal::Num(n),
+            _ => return Err(syntax(value, "could not parse numeric value")),
+        },
+        _ => Literal::Bool(matches!(
+            value.text.as_str(),
+            "t" | "T" | "True" | "true" | "TRUE"
+        )),
+    };
+    match (&lit, op) {
+        (Literal::Str(p), Op::Like | Op::ILike) if p.chars().count() > MAX_PATTERN_CHARS => {
+            Err(syntax(value, "like pattern is too long"))
+        }
+        (Literal::Str(_), _) => Ok(lit),
+        (_, Op::Like | Op::ILike) => Err(syntax(value, "like patterns must be quoted strings")),
+        (Literal::Bool(_), Op::Eq | Op::Ne) => Ok(lit),
+        (Literal::Bool(_), _) => Err(syntax(op_tok, "booleans can only be compared with = or !=")),
+        _ => Ok(lit),
+    }
+}
+
+/// WHERE cond {AND|OR cond}, cond := ident op value | ( ... ), built into an `Expr`
+/// without recursion: an open parenthesis pushes the group being built.
+fn where_clause(p: &mut Parser) -> Result<Expr, String> {
+    // Groups still open, each with the token that opened it.
+    let mut open: Vec<(Expr, Token)> = Vec::new();
+    let mut cur = Expr {
+        any: vec![Vec::new()],
+    };
     let first = p.peek();
     if !(first.is("(") || first.is_name()) {
         return Err(syntax(&first, "invalid where clause"));
     }
     loop {
         while p.peek().is("(") {
-            p.pop();
-            depth += 1;
+            let t = p.pop();
+            if open.len() >= MAX_NESTING {
+                return Err(syntax(&t, "too many nested parentheses"));
+            }
+            let group = std::mem::replace(
+                &mut cur,
+                Expr {
+                    any: vec![Vec::new()],
+                },
+            );
+            open.push((group, t));
         }
         let field = p.pop();
         if !field.is_name() {
@@ -210,31 +262,47 @@ fn where_clause(p: &mut Parser) -> Result<(), String> {
                 "where clause predicates expressions must start with an identifier",
             ));
         }
-        let op = p.peek();
-        if op.kind != Kind::Operator {
-            return Err(syntax(&op, "invalid where clause"));
+        let op_tok = p.peek();
+        if op_tok.kind != Kind::Operator {
+            return Err(syntax(&op_tok, "invalid where clause"));
         }
-        if op.is("AND") || op.is("OR") {
+        if op_tok.is("AND") || op_tok.is("OR") {
             return Err(syntax(
-                &op,
+                &op_tok,
                 "where clause expressions require comparison operators",
             ));
         }
+        let op = Op::parse(&op_tok.text).ok_or_else(|| syntax(&op_tok, "invalid where clause"))?;
         p.pop();
         let value = p.peek();
         if !matches!(value.kind, Kind::Quoted | Kind::Numeric | Kind::Boolean) {
             return Err(syntax(&value, "invalid where clause"));
         }
+        let value_lit = literal(&op_tok, op, &value)?;
         p.pop();
+        push(
+            &mut cur,
+            Term::Cond(Cond {
+                field: field.text,
+                op,
+                value: value_lit,
+            }),
+        );
         while p.peek().is(")") {
             let t = p.pop();
-            depth = depth
-                .checked_sub(1)
+            let (mut parent, _) = open
+                .pop()
                 .ok_or_else(|| syntax(&t, "cannot close expression parentheses"))?;
+            let group = std::mem::take(&mut cur);
+            push(&mut parent, Term::Group(group));
+            cur = parent;
         }
         let next = p.peek();
         if next.is("AND") || next.is("OR") {
             p.pop();
+            if next.is("OR") {
+                cur.any.push(Vec::new());
+            }
             let after = p.peek();
             if !(after.is("(") || after.is_name()) {
                 return Err(syntax(&after, "invalid where clause"));
@@ -242,24 +310,50 @@ fn where_clause(p: &mut Parser) -> Result<(), String> {
             continue;
         }
         if p.at_end() || next.is("OFFSET") || next.is("LIMIT") {
-            return Ok(());
+            if let Some((_, t)) = open.last() {
+                return Err(syntax(t, "expression parentheses are not closed"));
+            }
+            return Ok(cur);
         }
         return Err(syntax(&next, "invalid where clause"));
     }
 }
 
+/// Adds a term to the AND-group being built.
+fn push(expr: &mut Expr, term: Term) {
+    match expr.any.last_mut() {
+        Some(all) => all.push(term),
+        None => expr.any.push(vec![term]),
+    }
+}
+
 /// Splits FROM into topic and `.schema[.version]`, taking the longest dotted prefix
 /// that `exists` says is a topic name. `Ok(None)` when no prefix is a topic.
+///
+/// Linear in the length of FROM: only prefixes no longer than a topic name can be
+/// one, so at most `MAX_TOPIC_NAME_LEN / 2 + 1` names of at most that many bytes are
+/// looked up, however many segments follow.
 pub fn resolve(from: &[Token], exists: impl Fn(&str) -> bool) -> Result<Option<From>, String> {
-    for k in (1..=from.len()).rev() {
-        let name: Vec<&str> = from[..k].iter().map(|t| t.text.as_str()).collect();
-        let name = name.join(".");
-        if !exists(&name) {
+    let mut joined = String::new();
+    let mut ends = Vec::new();
+    for (i, t) in from.iter().enumerate() {
+        if i > 0 {
+            joined.push('.');
+        }
+        if joined.len() + t.text.len() > MAX_TOPIC_NAME_LEN {
+            break;
+        }
+        joined.push_str(&t.text);
+        ends.push(joined.len());
+    }
+    for k in (1..=ends.len()).rev() {
+        let name = &joined[..ends[k - 1]];
+        if !exists(name) {
             continue;
         }
         let rest = &from[k..];
         let mut out = From {
-            topic: name,
+            topic: name.to_string(),
             schema: None,
             version: None,
         };

@@ -1,10 +1,13 @@
 //! The `ensign.v1beta1.Ensign` service: one type implementing the generated trait, each
-//! RPC delegating to its module.
+//! RPC delegating to its module. Calls reach it through the gRPC front (`grpc`), whose
+//! authorization layer has already checked the token, the RPC's permissions and (for
+//! most RPCs) the project; handlers read the caller's claims with `caller`.
 //!
 //! Concurrency: tonic runs each call as its own task; stream RPCs return hand-written
 //! `Stream`s that do their work when polled, so a stream costs no extra task or channel.
 
 pub mod info;
+pub mod nack_texts;
 pub mod pages;
 pub mod publish;
 pub mod query;
@@ -17,7 +20,17 @@ use std::sync::Arc;
 use ensign_proto::api::{self, ensign_server::Ensign};
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::auth::Claims;
 use crate::state::ServerState;
+
+/// The verified claims of the caller, put in the request by the authorization layer.
+/// Without them (the service served without `grpc::auth`) every call is refused.
+pub fn caller<T>(req: &Request<T>) -> Result<Claims, Status> {
+    req.extensions().get::<Claims>().cloned().ok_or_else(|| {
+        tracing::error!("a call reached the service without passing the authorization layer");
+        Status::internal("authorization is not configured")
+    })
+}
 
 /// The gRPC service of one server.
 #[derive(Clone)]

@@ -4,9 +4,11 @@
 //! Concurrency: no task and no channel per stream. `PublishStream` is the response
 //! body tonic polls; each poll hands out ready replies, collects finished disk commits,
 //! and reads every request that is already buffered into one batch for one
-//! `Broker::commit`. Reading stops while `publish_window` events await durability or a
-//! subscriber is full, and whenever tonic stops polling because the client does not
-//! read its acks: HTTP/2 flow control then pushes back on the client. Nothing read is
+//! `Broker::commit`. A batch whose topics have a full subscriber is held (not
+//! committed, nothing more read) until that subscriber has room; subscribers of other
+//! topics never hold it. Reading also stops while `publish_window` events await
+//! durability, and whenever tonic stops polling because the client does not read its
+//! acks: HTTP/2 flow control then pushes back on the client. Nothing read is
 //! ever left without an ack or nack, and `CloseStream` is sent only after the client
 //! half-closed and every event before that has its answer.
 
@@ -22,8 +24,9 @@ use futures_util::{FutureExt, Stream, StreamExt};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 use tonic::{Request, Status, Streaming};
 
-use crate::auth::Perm;
+pub use super::nack_texts::default_nack_message;
 use crate::broker::{PendingEvent, PublisherInfo};
+use crate::metrics::Online;
 use crate::state::ServerState;
 use crate::storage::{Receipt, StorageError};
 use crate::topics::{KeyMap, TopicKey, TopicSnapshot};
@@ -35,19 +38,6 @@ pub const MAX_EVENT_SIZE: usize = 5_243_000;
 const MAX_BATCH_EVENTS: usize = 4096;
 const MAX_BATCH_BYTES: usize = 4 << 20;
 
-/// The real server's default Nack texts (`DefaultNackMessage`).
-pub fn default_nack_message(code: Code) -> &'static str {
-    match code {
-        Code::MaxEventSizeExceeded => "maximum event size has been exceeded",
-        Code::TopicUnknown => "topic unknown or unhandled",
-        Code::TopicArchived => "cannot publish to an archived topic",
-        Code::TopicDeleted => "topic is currently being deleted",
-        Code::PermissionDenied => "not authorized to perform this action",
-        Code::Internal => "internal error, please wait and try again",
-        _ => "unknown error",
-    }
-}
-
 fn empty_stream() -> PublishStream {
     PublishStream { inner: None }
 }
@@ -57,8 +47,7 @@ pub async fn open(
     state: Arc<ServerState>,
     req: Request<Streaming<api::PublisherRequest>>,
 ) -> Result<PublishStream, Status> {
-    let claims = state.authorize(req.metadata(), Perm::Publisher)?;
-    state.project_of(&claims)?;
+    let claims = super::caller(&req)?;
     if state.topics.read().is_empty() {
         return Err(Status::failed_precondition("no topics available"));
     }
@@ -108,6 +97,8 @@ pub async fn open(
     let shutdown = state.shutdown.clone().cancelled_owned();
     Ok(PublishStream {
         inner: Some(Box::new(Inner {
+            online: Some(Online::new(&state.metrics.online_publishers)),
+            held: None,
             window: state.publish_window.max(1),
             state,
             inbound,
@@ -139,6 +130,13 @@ enum End {
     Error(Status),
 }
 
+/// A batch read and validated, not yet committed.
+struct Batch {
+    events: Vec<PendingEvent>,
+    local_ids: Vec<Bytes>,
+    topics: Vec<TopicKey>,
+}
+
 /// A batch waiting to be durable.
 struct InFlight {
     receipt: Receipt,
@@ -166,11 +164,16 @@ struct Inner {
     counts: api::CloseStream,
     topics_seen: KeyMap<()>,
     finished: bool,
+    /// A batch waiting for room at a subscriber of its topics.
+    held: Option<Batch>,
+    /// Counts this stream in `ensign_online_publishers` until it ends.
+    online: Option<Online>,
 }
 
 impl Inner {
     fn nack(&mut self, id: Bytes, code: Code, msg: &str) {
         self.counts.nacks += 1;
+        self.state.metrics.nacked(code);
         self.outbox
             .push_back(reply(publisher_reply::Embed::Nack(api::Nack {
                 id,
@@ -190,7 +193,12 @@ impl Inner {
         deleted: &[usize],
         result: Result<Timestamp, StorageError>,
     ) {
+        if let Err(e) = &result {
+            self.state.metrics.storage_errors.inc();
+            tracing::error!(error = %e, events = local_ids.len(), "could not store events; nacking them");
+        }
         let mut del = deleted.iter().peekable();
+        let mut acked = 0;
         for (i, id) in local_ids.into_iter().enumerate() {
             if del.peek() == Some(&&i) {
                 del.next();
@@ -199,6 +207,7 @@ impl Inner {
             }
             match &result {
                 Ok(ts) => {
+                    acked += 1;
                     self.counts.acks += 1;
                     self.outbox
                         .push_back(reply(publisher_reply::Embed::Ack(api::Ack {
@@ -206,21 +215,14 @@ impl Inner {
                             committed: Some(*ts),
                         })));
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "could not store event");
-                    self.nack(id, Code::Internal, "");
-                }
+                Err(_) => self.nack(id, Code::Internal, ""),
             }
         }
+        self.state.metrics.events.inc_by(acked);
     }
 
     /// Validates one event (checks and messages of semantics §4.3).
-    fn accept(
-        &mut self,
-        mut w: api::EventWrapper,
-        batch: &mut Vec<PendingEvent>,
-        ids: &mut Vec<Bytes>,
-    ) {
+    fn accept(&mut self, mut w: api::EventWrapper, batch: &mut Batch) {
         let local_id = std::mem::take(&mut w.local_id);
         if w.topic_id.is_empty() {
             return self.nack(local_id, Code::TopicUnknown, "no topic id specified");
@@ -238,17 +240,24 @@ impl Inner {
         if self.topics_seen.insert(key, ()).is_none() {
             self.counts.topics += 1;
         }
-        batch.push(PendingEvent { topic, wrapper: w });
-        ids.push(local_id);
+        if batch.topics.last() != Some(&key) && !batch.topics.contains(&key) {
+            batch.topics.push(key);
+        }
+        batch.events.push(PendingEvent { topic, wrapper: w });
+        batch.local_ids.push(local_id);
     }
 
-    /// Reads what is buffered (up to the caps) and commits it as one batch.
-    fn read_batch(&mut self, cx: &mut Context<'_>) -> bool {
-        let mut batch = Vec::new();
-        let mut ids = Vec::new();
+    /// Reads what is buffered (up to the caps) into one batch.
+    fn read_batch(&mut self, cx: &mut Context<'_>) -> (Batch, bool) {
+        let mut batch = Batch {
+            events: Vec::new(),
+            local_ids: Vec::new(),
+            topics: Vec::new(),
+        };
         let mut bytes = 0;
         let mut progressed = false;
-        while batch.len() < MAX_BATCH_EVENTS && bytes < MAX_BATCH_BYTES && self.end.is_none() {
+        while batch.events.len() < MAX_BATCH_EVENTS && bytes < MAX_BATCH_BYTES && self.end.is_none()
+        {
             match self.inbound.poll_next_unpin(cx) {
                 Poll::Pending => break,
                 Poll::Ready(item) => {
@@ -257,7 +266,7 @@ impl Inner {
                         Some(Ok(api::PublisherRequest { embed })) => match embed {
                             Some(publisher_request::Embed::Event(w)) => {
                                 bytes += w.event.len();
-                                self.accept(w, &mut batch, &mut ids);
+                                self.accept(w, &mut batch);
                             }
                             Some(publisher_request::Embed::OpenStream(_)) => {
                                 self.end = Some(End::Error(Status::aborted(
@@ -284,22 +293,34 @@ impl Inner {
                 }
             }
         }
-        if !batch.is_empty() {
-            let ticket = self.state.broker.commit(batch, &self.publisher);
-            match ticket.receipt {
-                None => self.answer(ids, &ticket.deleted, Ok(ticket.committed)),
-                Some(receipt) => {
-                    self.inflight_events += ids.len();
-                    self.inflight.push_back(InFlight {
-                        receipt,
-                        local_ids: ids,
-                        deleted: ticket.deleted,
-                        committed: ticket.committed,
-                    });
-                }
+        (batch, progressed)
+    }
+
+    /// Commits a batch whose topics' subscribers have room; holds it otherwise (the
+    /// waker is registered with the full subscriber). True if it was committed.
+    fn commit(&mut self, batch: Batch, cx: &mut Context<'_>) -> bool {
+        if batch.events.is_empty() {
+            return true;
+        }
+        if !self.state.broker.fanout.poll_room(&batch.topics, cx) {
+            self.held = Some(batch);
+            return false;
+        }
+        let (events, local_ids) = (batch.events, batch.local_ids);
+        let ticket = self.state.broker.commit(events, &self.publisher);
+        match ticket.receipt {
+            None => self.answer(local_ids, &ticket.deleted, Ok(ticket.committed)),
+            Some(receipt) => {
+                self.inflight_events += local_ids.len();
+                self.inflight.push_back(InFlight {
+                    receipt,
+                    local_ids,
+                    deleted: ticket.deleted,
+                    committed: ticket.committed,
+                });
             }
         }
-        progressed
+        true
     }
 
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<PublisherReply, Status>>> {
@@ -330,17 +351,29 @@ impl Inner {
                     "the Ensign server is shutting down",
                 )));
             }
-            if self.end.is_none()
-                && self.inflight_events < self.window
-                && self.state.broker.fanout.poll_room(cx)
-                && self.read_batch(cx)
-            {
+            if let Some(held) = self.held.take() {
+                if !self.commit(held, cx) {
+                    // Still no room: answer nothing more until there is.
+                    return Poll::Pending;
+                }
                 continue;
+            }
+            if self.end.is_none() && self.inflight_events < self.window {
+                let (batch, progressed) = self.read_batch(cx);
+                let committed = self.commit(batch, cx);
+                if progressed && committed {
+                    continue;
+                }
+                if !committed {
+                    return Poll::Pending;
+                }
             }
             if self.end.is_none() || !self.inflight.is_empty() {
                 return Poll::Pending;
             }
             self.finished = true;
+            // The stream has ended for the client: it is no longer online.
+            self.online = None;
             match self.end.take().expect("checked") {
                 End::HalfClosed => {
                     let close = std::mem::take(&mut self.counts);

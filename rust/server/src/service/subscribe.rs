@@ -5,7 +5,9 @@
 //!
 //! Concurrency: like publish, the response stream does the work when tonic polls it.
 //! It drains the subscriber's queue (filled by `Fanout::deliver`) and the client's
-//! acks in the same poll. A full queue pauses publishers instead of dropping events.
+//! acks in the same poll. A full queue pauses the publishers of its topics instead of
+//! dropping events; a subscriber that falls too far behind is evicted (see `fanout`)
+//! and gets `RESOURCE_EXHAUSTED` after what was queued for it.
 
 use std::collections::HashSet;
 use std::pin::Pin;
@@ -17,16 +19,15 @@ use futures_util::{FutureExt, Stream, StreamExt};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 use tonic::{Request, Status, Streaming};
 
-use crate::auth::Perm;
 use crate::fanout::{FanoutBatch, SubscriberQueue};
+use crate::metrics::Online;
 use crate::state::ServerState;
 
 pub async fn open(
     state: Arc<ServerState>,
     req: Request<Streaming<api::SubscribeRequest>>,
 ) -> Result<SubscribeStream, Status> {
-    let claims = state.authorize(req.metadata(), Perm::Subscriber)?;
-    state.project_of(&claims)?;
+    super::caller(&req)?;
     if state.topics.read().is_empty() {
         return Err(Status::failed_precondition("no topics available"));
     }
@@ -58,6 +59,7 @@ pub async fn open(
     let shutdown = state.shutdown.clone().cancelled_owned();
     Ok(SubscribeStream {
         inner: Some(Box::new(Inner {
+            online: Some(Online::new(&state.metrics.online_subscribers)),
             state,
             ready: Some(SubscribeReply {
                 embed: Some(subscribe_reply::Embed::Ready(ready)),
@@ -92,6 +94,8 @@ struct Inner {
     nacks: u64,
     sent: u64,
     finished: bool,
+    /// Counts this stream in `ensign_online_subscribers` until it ends.
+    online: Option<Online>,
 }
 
 impl Inner {
@@ -150,12 +154,10 @@ impl Inner {
                 Poll::Pending if !closing => return Poll::Pending,
                 _ => {
                     self.finished = true;
-                    let status = if self.queue.stalled() {
-                        Status::resource_exhausted(
-                            "subscriber stopped reading events; closing its stream",
-                        )
-                    } else {
-                        Status::unavailable("the Ensign server is shutting down")
+                    self.online = None;
+                    let status = match self.queue.eviction() {
+                        Some(why) => Status::resource_exhausted(why),
+                        None => Status::unavailable("the Ensign server is shutting down"),
                     };
                     return Poll::Ready(Some(Err(status)));
                 }

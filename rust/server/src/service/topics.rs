@@ -15,10 +15,10 @@ use ulid::Ulid;
 
 use super::status::go_quote;
 use crate::auth::Perm;
-use crate::broker::timestamp_now;
+use crate::broker::{save_topic, timestamp_now};
 use crate::dedup;
 use crate::state::{ServerState, NOT_AUTHORIZED};
-use crate::storage::{self, record, Receipt, Storage};
+use crate::storage::{self, record};
 use crate::topics::{new_topic_id, validate_topic_name, TopicEntry};
 
 use super::pages::{self, DEFAULT_PAGE_SIZE};
@@ -26,8 +26,13 @@ use super::pages::{self, DEFAULT_PAGE_SIZE};
 // NOTE: ~1 s covers a rehash of ~500k small events on this machine.
 const REHASH_INLINE: std::time::Duration = std::time::Duration::from_secs(1);
 
-fn internal(msg: &'static str) -> impl FnOnce(storage::StorageError) -> Status {
+/// A storage failure of a topic change: logged, counted, `INTERNAL` to the client.
+fn internal<'a>(
+    state: &'a ServerState,
+    msg: &'static str,
+) -> impl FnOnce(storage::StorageError) -> Status + 'a {
     move |e| {
+        state.metrics.storage_errors.inc();
         tracing::error!(error = %e, "{msg}");
         Status::internal(msg)
     }
@@ -38,23 +43,11 @@ pub fn state_name(state: i32) -> &'static str {
     TopicState::try_from(state).map_or("UNDEFINED", |s| s.as_str_name())
 }
 
-/// Saves a changed topic: update the entry and queue its record, in one step.
-pub fn save_topic(
-    storage: &Storage,
-    entry: &TopicEntry,
-    f: impl FnOnce(&mut api::Topic),
-) -> Receipt {
-    let mut meta = entry.meta.write();
-    f(&mut meta);
-    meta.modified = Some(timestamp_now());
-    storage.submit_meta(record::topic_put(&meta))
-}
-
 pub async fn create_topic(
     state: &ServerState,
     req: Request<api::Topic>,
 ) -> Result<api::Topic, Status> {
-    let claims = state.authorize(req.metadata(), Perm::TopicsCreate)?;
+    let claims = super::caller(&req)?;
     let mut topic = req.into_inner();
     if topic.project_id.is_empty() {
         let p = claims
@@ -97,7 +90,7 @@ pub async fn create_topic(
     };
     storage::wait(receipt)
         .await
-        .map_err(internal("could not process create topic request"))?;
+        .map_err(internal(state, "could not process create topic request"))?;
     Ok(topic)
 }
 
@@ -105,8 +98,7 @@ pub fn list_topics(
     state: &ServerState,
     req: Request<api::PageInfo>,
 ) -> Result<api::TopicsPage, Status> {
-    let claims = state.authorize(req.metadata(), Perm::TopicsRead)?;
-    state.project_of(&claims)?;
+    super::caller(&req)?;
     let page = req.into_inner();
     let size = if page.page_size == 0 {
         DEFAULT_PAGE_SIZE
@@ -156,8 +148,7 @@ fn found(state: &ServerState, id: &Ulid) -> Result<Arc<TopicEntry>, Status> {
 }
 
 pub fn retrieve_topic(state: &ServerState, req: Request<api::Topic>) -> Result<api::Topic, Status> {
-    let claims = state.authorize(req.metadata(), Perm::TopicsRead)?;
-    state.project_of(&claims)?;
+    super::caller(&req)?;
     let id = parse_id_bytes(
         &req.get_ref().id,
         "missing topic id field",
@@ -170,7 +161,9 @@ pub async fn delete_topic(
     state: &ServerState,
     req: Request<api::TopicMod>,
 ) -> Result<api::TopicStatus, Status> {
-    let claims = state.authenticate(req.metadata())?;
+    let claims = super::caller(&req)?;
+    // The permission depends on the operation, so the handler checks it (the
+    // authorization layer has verified the token).
     let op = Operation::try_from(req.get_ref().operation).unwrap_or(Operation::Noop);
     let perm = match op {
         Operation::Archive => Perm::TopicsEdit,
@@ -208,7 +201,7 @@ pub async fn delete_topic(
     };
     storage::wait(receipt)
         .await
-        .map_err(internal("could not process delete topic request"))?;
+        .map_err(internal(state, "could not process delete topic request"))?;
     Ok(api::TopicStatus {
         id: id.to_string(),
         state: result as i32,
@@ -219,10 +212,7 @@ pub fn topic_names(
     state: &ServerState,
     req: Request<api::PageInfo>,
 ) -> Result<api::TopicNamesPage, Status> {
-    let claims = state.authenticate(req.metadata())?;
-    if !claims.has_any(&[Perm::TopicsRead, Perm::Publisher, Perm::Subscriber]) {
-        return Err(Status::permission_denied(NOT_AUTHORIZED));
-    }
+    let claims = super::caller(&req)?;
     let Ok(project) = state.project_of(&claims) else {
         return Ok(api::TopicNamesPage::default());
     };
@@ -266,10 +256,7 @@ pub fn topic_exists(
     state: &ServerState,
     req: Request<api::TopicName>,
 ) -> Result<api::TopicExistsInfo, Status> {
-    let claims = state.authenticate(req.metadata())?;
-    if !claims.has_any(&[Perm::TopicsRead, Perm::Publisher, Perm::Subscriber]) {
-        return Err(Status::permission_denied(NOT_AUTHORIZED));
-    }
+    let claims = super::caller(&req)?;
     let q = req.into_inner();
     let project = if q.project_id.is_empty() {
         claims
@@ -310,8 +297,7 @@ pub async fn set_topic_policy(
     state: &ServerState,
     req: Request<api::TopicPolicy>,
 ) -> Result<api::TopicStatus, Status> {
-    let claims = state.authorize(req.metadata(), Perm::TopicsEdit)?;
-    state.project_of(&claims)?;
+    super::caller(&req)?;
     let policy = req.into_inner();
     if policy.id.trim().is_empty() {
         return Err(Status::invalid_argument("missing id field"));
@@ -363,9 +349,10 @@ pub async fn set_topic_policy(
         t.deduplication = Some(wanted);
         t.status = TopicState::Pending as i32;
     });
-    storage::wait(receipt)
-        .await
-        .map_err(internal("could not process set topic policy request"))?;
+    storage::wait(receipt).await.map_err(internal(
+        state,
+        "could not process set topic policy request",
+    ))?;
     // The reply says PENDING, as the real server's does. Small topics are rehashed
     // before it is sent (so a client reading the topic next sees READY); large ones
     // finish in the background.
