@@ -17,6 +17,22 @@ def _interpreter_exiting() -> None:
 def _is_exiting() -> bool:
     """Whether ``_interpreter_exiting()`` was called."""
 
+# -- log forwarding (rust/python/src/logs.rs; used by pyensign_fast.logs) -------------------
+_LOGS_CAPACITY: int
+
+def _logs_install(filter: str) -> bool:
+    """Install the process-wide subscriber with an EnvFilter (or replace its filter)."""
+
+def _logs_wait(timeout: float) -> bool:
+    """Wait with the GIL released until records are queued; whether any are."""
+
+def _logs_take() -> List[Tuple[float, int, str, str, Optional[str], int, str]]:
+    """Every queued record: (created, levelno, target, message, file, line, thread)."""
+
+def _logs_dropped() -> int:
+    """Records dropped because the queue was full."""
+
+def _logs_after_fork() -> None: ...
 def gc_track(obj: Any) -> None:
     """Track ``obj`` with the cyclic GC again (no-op if tracked or not a GC object)."""
 
@@ -85,12 +101,14 @@ class Client:
         on_ack: Optional[Callable[[Any], Any]] = None,
         on_nack: Optional[Callable[[Any], Any]] = None,
         notifier: Optional[Notifier] = None,
+        whole: bool = False,
     ) -> Tuple[PublishBatch, int]: ...
     def resolve_topic(self, topic: str, waiter: Waiter) -> Any: ...
     def wait_for_room(self, waiter: Waiter) -> Any: ...
     def flush(self, timeout: float, waiter: Waiter) -> Any: ...
     def close(self, timeout: float, waiter: Waiter) -> Any: ...
     def pending(self) -> int: ...
+    def stats(self) -> Dict[str, int]: ...
     def stream_topics(self) -> Dict[str, bytes]: ...
     def status(self, waiter: Waiter) -> Any: ...
     def create_topic(self, name: str, waiter: Waiter) -> Any: ...

@@ -6,6 +6,7 @@
 //! stream when it breaks (re-sending whatever was not acknowledged) or when a topic
 //! newer than the stream's snapshot is published to. See `docs/architecture.md`.
 
+pub mod counters;
 mod driver;
 pub mod encode;
 pub mod outcome;
@@ -22,6 +23,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::error::{Error, Result};
 use crate::transport::Transport;
+pub use counters::PublishStats;
 pub use driver::clone_error;
 use driver::Command;
 pub use encode::{encode_type, EventFields};
@@ -206,6 +208,30 @@ impl Publisher {
         sink: &Arc<dyn OutcomeSink>,
         first_index: u32,
     ) -> Result<Admit> {
+        self.admit_some(topic, events, sink, first_index, false)
+    }
+
+    /// Like [`Publisher::try_publish`], but admits all of `events` or none of them
+    /// (`Accepted(0)`: the window has no room for the whole batch now), for callers that
+    /// fail rather than wait when the window is full.
+    pub fn try_publish_whole(
+        &self,
+        topic: &TopicId,
+        events: &[EventFields<'_>],
+        sink: &Arc<dyn OutcomeSink>,
+        first_index: u32,
+    ) -> Result<Admit> {
+        self.admit_some(topic, events, sink, first_index, true)
+    }
+
+    fn admit_some(
+        &self,
+        topic: &TopicId,
+        events: &[EventFields<'_>],
+        sink: &Arc<dyn OutcomeSink>,
+        first_index: u32,
+        whole: bool,
+    ) -> Result<Admit> {
         let (fit, start) = {
             let st = self.shared.state.lock();
             if st.phase == Phase::Closed {
@@ -220,7 +246,7 @@ impl Publisher {
                 (room_bytes, st.tracker.inflight_events() == 0),
             )
         };
-        if fit == 0 {
+        if fit == 0 || (whole && fit < events.len()) {
             return Ok(Admit::Accepted(0));
         }
         // Encode outside the lock; the reader keeps applying acks meanwhile.
@@ -235,14 +261,18 @@ impl Publisher {
                 continue;
             }
             if buf.len() + len > room_bytes && !(empty && lens.iter().all(|l| *l == 0)) {
+                if whole {
+                    return Ok(Admit::Accepted(0));
+                }
                 break;
             }
             lens.push(encode::write_frame(&mut buf, topic, ev));
         }
-        let admitted = self.admit(topic, events, buf, &lens, sink, first_index)?;
+        let admitted = self.admit(topic, events, buf, &lens, sink, first_index, whole)?;
         Ok(Admit::Accepted(admitted))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn admit(
         &self,
         topic: &TopicId,
@@ -251,9 +281,12 @@ impl Publisher {
         lens: &[usize],
         sink: &Arc<dyn OutcomeSink>,
         first_index: u32,
+        whole: bool,
     ) -> Result<usize> {
         let ms = now_ms().to_be_bytes();
+        let admitted = Instant::now();
         let mut st = self.shared.state.lock();
+        st.tracker.admitted_at = admitted;
         if st.phase == Phase::Closed {
             return Err(Error::Closed);
         }
@@ -269,6 +302,10 @@ impl Publisher {
             n += 1;
             bytes += len;
         }
+        if whole && n < lens.len() {
+            // Concurrent publishers took the room meanwhile: nothing of this batch goes.
+            return Ok(0);
+        }
         let gen = st.outbox.gen;
         let mut seq = st.tracker.next_seq();
         for (i, len) in lens[..n].iter().enumerate() {
@@ -278,6 +315,8 @@ impl Publisher {
                 // the reconnect would abort the next one. Refuse it here, visibly.
                 let id = ulid::Ulid::new().to_bytes();
                 let size = encode::frame_len(encode::event_len(&events[i]));
+                st.tracker.counters.published += 1;
+                st.tracker.counters.nacked += 1;
                 let error = format!(
                     "the event is {size} bytes encoded, above the {} bytes an Ensign server accepts in one message; it was not sent",
                     self.shared.cfg.max_message_bytes
@@ -366,6 +405,14 @@ impl Publisher {
     /// Events admitted and still without an outcome.
     pub fn pending(&self) -> usize {
         self.shared.state.lock().tracker.inflight_events()
+    }
+
+    /// A snapshot of the statistics (one short lock; nothing is counted per event
+    /// beyond a few adds under the lock that admission and acks take anyway).
+    pub fn stats(&self) -> PublishStats {
+        let st = self.shared.state.lock();
+        let t = &st.tracker;
+        t.counters.snapshot(t.inflight_events(), t.inflight_bytes())
     }
 
     /// Flushes (up to `timeout`), half-closes the stream, waits for the server to finish
