@@ -126,6 +126,25 @@ mod tests {
         assert!(s.ack_latency_max >= Duration::from_millis(99));
     }
 
+    /// The cost of counting one ack (benches/results/observability.md).
+    #[test]
+    #[ignore = "measurement: cargo test --release -p ensign-client ack_cost -- --ignored --nocapture"]
+    fn ack_cost() {
+        let mut c = Counters::default();
+        let start = Instant::now();
+        let n = 20_000_000u64;
+        for i in 0..n {
+            // Latencies spread over 1 µs .. 65 ms, as a real run's.
+            c.clock = start + Duration::from_micros(1 + (i * 7919) % 65_536);
+            c.ack(std::hint::black_box(start));
+        }
+        let ns = start.elapsed().as_nanos() as f64 / n as f64;
+        println!(
+            "Counters::ack: {ns:.1} ns per ack ({} recorded)",
+            c.snapshot(0, 0).ack_latency_count
+        );
+    }
+
     #[test]
     fn an_empty_histogram_reports_zero() {
         let s = Counters::default().snapshot(0, 0);
