@@ -7,6 +7,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::storage::fs::FsHandle;
+
 /// How to run a local Ensign server. `Default` gives an in-memory, no-auth server on a
 /// free port of 127.0.0.1.
 #[derive(Clone, Debug)]
@@ -35,6 +37,20 @@ pub struct ServerConfig {
     pub subscriber_stall_timeout: Duration,
     /// How long `shutdown` waits for streams to finish before closing connections.
     pub shutdown_grace: Duration,
+    /// Start even when data files are missing or damaged, repairing what can be
+    /// repaired (see `storage::datadir`); every repair is in the recovery report.
+    pub repair: bool,
+    /// Recent events remembered to recognise a publisher re-sending one it already
+    /// stored (see `idempotence`); 0 turns recognition off.
+    pub resend_window: usize,
+    /// Longest wait between two attempts to write the log again after a write failed
+    /// (a full disk); publishes are nacked meanwhile.
+    pub storage_retry_max: Duration,
+    /// Bytes read at a time when replaying the log at start.
+    pub replay_chunk: usize,
+    /// The file layer under the data directory: the operating system's, or in tests a
+    /// simulated disk (`storage::simfs::SimFs`).
+    pub storage_fs: FsHandle,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +69,11 @@ impl Default for ServerConfig {
             subscriber_buffer: 16_384,
             subscriber_stall_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
+            repair: false,
+            resend_window: crate::idempotence::DEFAULT_WINDOW,
+            storage_retry_max: Duration::from_secs(5),
+            replay_chunk: crate::storage::replay::CHUNK,
+            storage_fs: FsHandle::default(),
         }
     }
 }

@@ -4,9 +4,10 @@
 //! real server); EnSQL skips marked events unless `include_duplicates` is set.
 //!
 //! Concurrency: the rehash runs on the blocking pool. It copies the topic's index under
-//! the read lock, reads and hashes without locks, then replaces the marks under the
-//! write lock and sets the topic back to READY; both steps are logged before they are
-//! visible as done.
+//! the read lock, reads and hashes without locks, writes the marks to the log and waits
+//! until they are durable, and only then replaces them under the write lock (readers
+//! never see marks that a crash could take back) and sets the topic back to READY. If
+//! the marks cannot be stored the topic stays PENDING and is rehashed at the next start.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -167,14 +168,20 @@ pub fn spawn_rehash(storage: Arc<Storage>, topic: Arc<TopicEntry>) -> tokio::tas
         }
         let mut pairs: Vec<(Rlid, Rlid)> = marks.iter().map(|(d, o)| (*d, *o)).collect();
         pairs.sort();
+        let rt = tokio::runtime::Handle::current();
         let logged = storage.submit_meta(record::duplicates(&topic.key, &pairs));
+        if let Err(e) = rt.block_on(storage::wait(logged)) {
+            tracing::error!(
+                error = %e,
+                topic = %topic.key.ulid(),
+                "could not save deduplication marks; the topic stays PENDING"
+            );
+            return;
+        }
         topic.events.write().replace_duplicates(marks);
         let ready = save_topic(&storage, &topic, |t| t.status = TopicState::Ready as i32);
-        let rt = tokio::runtime::Handle::current();
-        for r in [logged, ready] {
-            if let Err(e) = rt.block_on(storage::wait(r)) {
-                tracing::error!(error = %e, "could not save deduplication marks");
-            }
+        if let Err(e) = rt.block_on(storage::wait(ready)) {
+            tracing::error!(error = %e, "could not save a topic's READY state");
         }
     })
 }

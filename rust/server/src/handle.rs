@@ -24,9 +24,12 @@ use crate::broker::Broker;
 use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::fanout::Fanout;
+use crate::idempotence::PublishedIndex;
 use crate::service::EnsignService;
 use crate::state::ServerState;
-use crate::storage::{replay::Recovered, DiskLog, Storage};
+use crate::storage::datadir::DirOptions;
+use crate::storage::replay::{Recovered, ReplayOptions};
+use crate::storage::{DiskLog, DiskOptions, RecoveryReport, Storage, StorageStats};
 use crate::topics::{TopicEntry, TopicTable};
 
 async fn resolve_host(host: &str, port: u16) -> Result<SocketAddr, ServerError> {
@@ -78,18 +81,39 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     }
     let addr = resolve_host(&config.host, config.port).await?;
     let fanout = Arc::new(Fanout::new(config.subscriber_buffer));
-    let (storage, project_id, recovered) = match &config.data_dir {
-        None => (Storage::Memory, Ulid::new(), Recovered::default()),
+    let published = Arc::new(PublishedIndex::new(config.resend_window));
+    let (storage, project_id, mut recovered) = match &config.data_dir {
+        None => (
+            Storage::Memory,
+            Ulid::new(),
+            Recovered::new(config.resend_window),
+        ),
         Some(dir) => {
-            let (dir, fan) = (dir.clone(), fanout.clone());
-            let (log, project, rec) = tokio::task::spawn_blocking(move || DiskLog::open(&dir, fan))
-                .await
-                .map_err(|e| ServerError::Storage(e.to_string()))??;
+            let opts = DiskOptions {
+                dir: DirOptions {
+                    fs: config.storage_fs.clone(),
+                    repair: config.repair,
+                    replay: ReplayOptions {
+                        chunk: config.replay_chunk,
+                        resend_window: config.resend_window,
+                    },
+                },
+                retry_max: config.storage_retry_max,
+            };
+            let (dir, fan, idx) = (dir.clone(), fanout.clone(), published.clone());
+            let (log, project, rec) =
+                tokio::task::spawn_blocking(move || DiskLog::open(&dir, fan, idx, &opts))
+                    .await
+                    .map_err(|e| ServerError::Storage(e.to_string()))??;
+            rec.report.log();
+            tracing::info!(dir = %log.dir().display(), recovery = %rec.report, "event log replayed");
             (Storage::Disk(log), project, rec)
         }
     };
     let storage = Arc::new(storage);
     let last_rlid = recovered.max_rlid;
+    published.restore(std::mem::take(&mut recovered.resend));
+    let recovery = Arc::new(std::mem::take(&mut recovered.report));
     let auth = match config.auth.clone() {
         None => None,
         Some(cfg) => {
@@ -113,7 +137,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let state = Arc::new(ServerState {
         project_id,
         topics: RwLock::new(table_from(recovered)),
-        broker: Broker::new(storage.clone(), fanout, last_rlid),
+        broker: Broker::new(storage.clone(), fanout, last_rlid, published),
         storage,
         auth: auth.clone(),
         server_id: config.server_id.clone(),
@@ -203,6 +227,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             .collect(),
         token,
         grace: config.shutdown_grace,
+        recovery,
     })
 }
 
@@ -214,6 +239,7 @@ pub struct ServerHandle {
     tasks: Vec<JoinHandle<()>>,
     token: CancellationToken,
     grace: Duration,
+    recovery: Arc<RecoveryReport>,
 }
 
 impl std::fmt::Debug for ServerHandle {
@@ -252,6 +278,20 @@ impl ServerHandle {
     }
     pub fn project_id(&self) -> Ulid {
         self.state.project_id
+    }
+
+    /// What recovery found and did when this server opened its data directory (clean,
+    /// and empty, in memory mode).
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// Health counters of the durable log; `None` in memory mode.
+    pub fn storage_stats(&self) -> Option<&StorageStats> {
+        match &*self.state.storage {
+            Storage::Disk(log) => Some(log.stats()),
+            Storage::Memory => None,
+        }
     }
 
     /// An access token with the given permissions and lifetime (negative: already

@@ -18,6 +18,7 @@ pub mod ensql;
 pub mod error;
 pub mod fanout;
 pub mod handle;
+pub mod idempotence;
 pub mod service;
 pub mod state;
 pub mod storage;

@@ -144,6 +144,7 @@ struct InFlight {
     receipt: Receipt,
     local_ids: Vec<Bytes>,
     deleted: Vec<usize>,
+    duplicates: Vec<(usize, u64)>,
     committed: Timestamp,
 }
 
@@ -183,19 +184,29 @@ impl Inner {
             })));
     }
 
-    /// Answers a committed batch in order: acks, and nacks for destroyed topics.
+    /// Answers a committed batch in order: acks, and nacks for destroyed topics. A
+    /// re-sent event is acked once its batch is durable if the batch that stored it
+    /// first was stored (`idempotence`).
     fn answer(
         &mut self,
         local_ids: Vec<Bytes>,
         deleted: &[usize],
+        duplicates: &[(usize, u64)],
         result: Result<Timestamp, StorageError>,
     ) {
         let mut del = deleted.iter().peekable();
+        let mut dup = duplicates.iter().peekable();
         for (i, id) in local_ids.into_iter().enumerate() {
             if del.peek() == Some(&&i) {
                 del.next();
                 self.nack(id, Code::TopicDeleted, "");
                 continue;
+            }
+            let mut result = result.clone();
+            if let Some(&(_, first)) = dup.next_if(|(d, _)| *d == i) {
+                if result.is_ok() && self.state.broker.published.failed(first) {
+                    result = Err(StorageError::Io("the first copy was not stored".into()));
+                }
             }
             match &result {
                 Ok(ts) => {
@@ -222,6 +233,7 @@ impl Inner {
         ids: &mut Vec<Bytes>,
     ) {
         let local_id = std::mem::take(&mut w.local_id);
+        let resend_id = <[u8; 16]>::try_from(&local_id[..]).unwrap_or_default();
         if w.topic_id.is_empty() {
             return self.nack(local_id, Code::TopicUnknown, "no topic id specified");
         }
@@ -238,7 +250,11 @@ impl Inner {
         if self.topics_seen.insert(key, ()).is_none() {
             self.counts.topics += 1;
         }
-        batch.push(PendingEvent { topic, wrapper: w });
+        batch.push(PendingEvent {
+            topic,
+            wrapper: w,
+            local_id: resend_id,
+        });
         ids.push(local_id);
     }
 
@@ -287,13 +303,19 @@ impl Inner {
         if !batch.is_empty() {
             let ticket = self.state.broker.commit(batch, &self.publisher);
             match ticket.receipt {
-                None => self.answer(ids, &ticket.deleted, Ok(ticket.committed)),
+                None => self.answer(
+                    ids,
+                    &ticket.deleted,
+                    &ticket.duplicates,
+                    Ok(ticket.committed),
+                ),
                 Some(receipt) => {
                     self.inflight_events += ids.len();
                     self.inflight.push_back(InFlight {
                         receipt,
                         local_ids: ids,
                         deleted: ticket.deleted,
+                        duplicates: ticket.duplicates,
                         committed: ticket.committed,
                     });
                 }
@@ -320,7 +342,7 @@ impl Inner {
                 let res = res
                     .unwrap_or(Err(StorageError::Closed))
                     .map(|()| done.committed);
-                self.answer(done.local_ids, &done.deleted, res);
+                self.answer(done.local_ids, &done.deleted, &done.duplicates, res);
             }
             if !self.outbox.is_empty() {
                 continue;
