@@ -255,7 +255,10 @@ mod tests {
         storage::wait(created).await.unwrap();
         sim.set_fail_sync(true);
         spawn_rehash(storage.clone(), topic.clone()).await.unwrap();
-        assert!(topic.events.read().duplicates.is_empty(), "marks not stored");
+        assert!(
+            topic.events.read().duplicates.is_empty(),
+            "marks not stored"
+        );
         assert_eq!(topic.meta.read().status, TopicState::Pending as i32);
         sim.set_fail_sync(false);
         // The log refuses writes until its first retry is due (50 ms): try until then.

@@ -286,6 +286,12 @@ impl ServerHandle {
         &self.recovery
     }
 
+    /// Re-sent events recognised and acked without being stored again (see
+    /// `idempotence`), since start.
+    pub fn recognised_resends(&self) -> u64 {
+        self.state.broker.published.recognised()
+    }
+
     /// Health counters of the durable log; `None` in memory mode.
     pub fn storage_stats(&self) -> Option<&StorageStats> {
         match &*self.state.storage {

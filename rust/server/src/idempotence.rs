@@ -131,6 +131,8 @@ pub struct Window {
     limit: usize,
     /// Inclusive ranges of commit sequence numbers whose write failed.
     failed: Vec<(u64, u64)>,
+    /// Re-sent events recognised so far.
+    recognised: u64,
 }
 
 impl Window {
@@ -145,7 +147,10 @@ impl Window {
             return None;
         }
         match self.map.get(&key).copied() {
-            Some(first) if !self.failed(first) => return Some(first),
+            Some(first) if !self.failed(first) => {
+                self.recognised += 1;
+                return Some(first);
+            }
             // Stored anew; it keeps its place in the FIFO.
             Some(_) => {
                 self.map.insert(key, seq);
@@ -178,6 +183,7 @@ impl PublishedIndex {
                 order: VecDeque::new(),
                 limit,
                 failed: Vec::new(),
+                recognised: 0,
             }),
         }
     }
@@ -219,6 +225,11 @@ impl PublishedIndex {
         self.inner.lock().failed(seq)
     }
 
+    /// Re-sent events recognised (acked without being stored again) since start.
+    pub fn recognised(&self) -> u64 {
+        self.inner.lock().recognised
+    }
+
     /// Events in the window.
     pub fn len(&self) -> usize {
         self.inner.lock().order.len()
@@ -254,6 +265,7 @@ mod tests {
         assert_eq!(w.check(key(1, 3), 15), Some(13));
         drop(w);
         assert_eq!(idx.len(), 3);
+        assert_eq!(idx.recognised(), 2);
     }
 
     #[test]

@@ -95,7 +95,9 @@ pub struct DiskLog {
     writer: Mutex<Option<JoinHandle<()>>>,
     closed: AtomicBool,
     stats: Arc<StorageStats>,
-    _lock: Box<dyn std::any::Any + Send + Sync>,
+    /// Released by `close`: a closed log writes nothing, and a restarted server must not
+    /// wait for streams of the old one that still hold it.
+    lock: Mutex<Option<Box<dyn std::any::Any + Send + Sync>>>,
 }
 
 impl DiskLog {
@@ -131,7 +133,7 @@ impl DiskLog {
             writer: Mutex::new(Some(handle)),
             closed: AtomicBool::new(false),
             stats,
-            _lock: open.lock,
+            lock: Mutex::new(Some(open.lock)),
         };
         Ok((Arc::new(log), open.project, open.recovered))
     }
@@ -177,6 +179,7 @@ impl DiskLog {
         if let Some(handle) = self.writer.lock().take() {
             let _ = handle.join();
         }
+        self.lock.lock().take();
     }
 }
 
