@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 CARGO ?= cargo
 
-.PHONY: help venv install install-dev build test test-rust test-python lint fmt stubtest bench demo serve clean
+.PHONY: help venv install install-dev build test test-rust test-python lint fmt stubtest bench demo serve mutants clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -55,6 +55,25 @@ bench: install  ## Side-by-side benchmarks against pyensign (writes benches/resu
 	$(PY) benches/server_sdk.py --repeat 3
 	$(PY) benches/bench_event_create.py
 	$(CARGO) bench -p ensign-server --bench server_ingest -- --events 2000000
+
+# Mutation testing (cargo-mutants, `cargo install --locked cargo-mutants`): each run copies
+# the tree to a temporary directory, so the working tree is never left mutated. One job,
+# niced: hours on 2 cores. Equivalent mutants are excluded in .cargo/mutants.toml.
+MUTANTS := nice -n 10 $(CARGO) mutants -j 1 --no-shuffle
+STORAGE_TESTS := --lib --test power_loss --test disk --test full_disk --test recovery
+
+mutants:  ## Mutation-test the code that guards data and access (long; see docs/mutation-testing.md)
+	status=0; \
+	$(MUTANTS) -p ensign-server -o mutants.out/storage \
+		-f rust/server/src/storage/record.rs -f rust/server/src/storage/replay.rs \
+		-f rust/server/src/storage/disk.rs -f rust/server/src/storage/writer.rs \
+		-- $(STORAGE_TESTS) || status=1; \
+	$(MUTANTS) -p ensign-server -o mutants.out/auth \
+		-f rust/server/src/auth/interceptor.rs || status=1; \
+	$(MUTANTS) -p ensign-client -o mutants.out/client \
+		-f rust/client/src/publisher/tracker.rs -f rust/client/src/publisher/encode.rs \
+		-f rust/client/src/subscriber/stream.rs || status=1; \
+	exit $$status
 
 demo: install  ## Publish and consume a large stream through the embedded local server
 	$(VENV)/bin/pyensign-fast demo

@@ -6,10 +6,11 @@ the exit code. Add a subcommand by appending an entry.
 
 ``serve`` runs a local Ensign server until SIGINT or SIGTERM::
 
-    pyensign-fast serve [--host H] [--port 5356] [--data-dir DIR | --memory] [--auth]
+    pyensign-fast serve [--host H] [--port 5356] [--data-dir DIR [--repair] | --memory] [--auth]
 
 Once it listens it prints ``Ensign server listening on HOST:PORT`` (and, with ``--auth``,
-``auth url: ...``, ``client id: ...``, ``client secret: ...``) and flushes stdout.
+``auth url: ...``, ``client id: ...``, ``client secret: ...``; with ``--data-dir``,
+``recovery: ...``, what the log replay found) and flushes stdout.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--http-port", type=_port, default=0, help="auth endpoints port (default: any)")
     p.add_argument("--client-id", help="client id of the API key (with --auth; default: made up)")
     p.add_argument("--client-secret", help="its secret (with --auth; default: made up)")
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="start even if data files are missing or damaged, repairing what can be",
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -74,6 +80,7 @@ def _serve(args: argparse.Namespace) -> int:
                 client_id=args.client_id,
                 client_secret=args.client_secret,
                 http_port=args.http_port,
+                repair=args.repair,
             ).start()
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
@@ -89,6 +96,8 @@ def _serve(args: argparse.Namespace) -> int:
                 print(f"client secret: {server.client_secret}")
             print(f"project id: {server.project_id}")
             print(f"data: {args.data_dir if args.data_dir and not args.memory else 'in memory'}")
+            if args.data_dir and not args.memory:
+                print(f"recovery: {server.recovery}")
             sys.stdout.flush()
             while not stop.wait(0.5):
                 pass

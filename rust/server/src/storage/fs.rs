@@ -18,6 +18,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// An open data file.
+// A file's length is an I/O result, not a collection size: no `is_empty` to go with it.
+#[allow(clippy::len_without_is_empty)]
 pub trait StorageFile: Send + Sync {
     /// Current length in bytes.
     fn len(&self) -> io::Result<u64>;
