@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pyensign_fast.events import Event
 from pyensign_fast.server import LocalEnsign, RecoveryReport
-
-import pytest
 
 
 def _publish(srv: LocalEnsign, n: int) -> None:
@@ -79,9 +79,9 @@ def test_a_missing_log_needs_repair(tmp_path):
 
 
 def _serve(data_dir: Path, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "pyensign_fast", "serve", "--port", "0", "--data-dir"]
     return subprocess.Popen(
-        [sys.executable, "-m", "pyensign_fast", "serve", "--port", "0", "--data-dir"]
-        + [str(data_dir), *extra],
+        [*cmd, str(data_dir), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
