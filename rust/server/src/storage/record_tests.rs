@@ -198,3 +198,11 @@ fn duplicates_records_hold_pairs() {
     }
     .is_none());
 }
+
+#[test]
+fn a_bare_header_is_short_and_sixteen_garbage_bytes_are_not() {
+    let h = raw_header(SYNC, 4, 0);
+    assert!(matches!(parse(&h, 0, 0), Parsed::Short));
+    assert!(matches!(parse(&[7u8; 16], 0, 0), Parsed::BadHeader));
+    assert!(matches!(parse(&[7u8; 15], 0, 0), Parsed::Short));
+}

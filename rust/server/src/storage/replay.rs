@@ -66,6 +66,8 @@ pub struct Recovered {
     pub(super) destroyed: HashSet<TopicKey>,
     /// Events of topics whose create record was lost to damage.
     pub(super) orphans: BTreeMap<TopicKey, Vec<StoredEvent>>,
+    /// Most bytes held in memory at once while reading (replay memory stays flat).
+    pub peak_buffer: usize,
 }
 
 impl Recovered {
@@ -81,6 +83,7 @@ impl Recovered {
             resend_window,
             destroyed: HashSet::new(),
             orphans: BTreeMap::new(),
+            peak_buffer: 0,
         }
     }
 }
@@ -115,6 +118,7 @@ struct Reader<'a> {
     buf: Vec<u8>,
     /// Read buffer, reused (a chunk).
     scratch: Vec<u8>,
+    peak: usize,
 }
 
 impl Reader<'_> {
@@ -129,6 +133,7 @@ impl Reader<'_> {
             }
             self.file.read_exact_at(&mut self.scratch[..n], at)?;
             self.buf.extend_from_slice(&self.scratch[..n]);
+            self.peak = self.peak.max(self.buf.len());
         }
         Ok(())
     }
@@ -194,6 +199,7 @@ pub fn replay(
         base: 0,
         buf: Vec::new(),
         scratch: Vec::new(),
+        peak: 0,
     };
     r.fill(FILE_HEADER as u64).map_err(io)?;
     let head = &r.buf[..];
@@ -277,6 +283,7 @@ pub fn replay(
         }
     }
     apply::adopt_orphans(&mut out);
+    out.peak_buffer = r.peak;
     Ok(out)
 }
 
