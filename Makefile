@@ -60,14 +60,16 @@ bench: install  ## Side-by-side benchmarks against pyensign (writes benches/resu
 # the tree to a temporary directory, so the working tree is never left mutated. One job,
 # niced: hours on 2 cores. Equivalent mutants are excluded in .cargo/mutants.toml.
 MUTANTS := nice -n 10 $(CARGO) mutants -j 1 --no-shuffle
-STORAGE_TESTS := --lib --test power_loss --test disk --test full_disk --test recovery
+# Test targets that guard storage (building only these keeps each mutant to minutes).
+STORAGE_TESTS := --cargo-test-arg=--lib --cargo-test-arg=--test=power_loss \
+	--cargo-test-arg=--test=disk --cargo-test-arg=--test=full_disk
 
 mutants:  ## Mutation-test the code that guards data and access (long; see docs/mutation-testing.md)
 	status=0; \
 	$(MUTANTS) -p ensign-server -o mutants.out/storage \
 		-f rust/server/src/storage/record.rs -f rust/server/src/storage/replay.rs \
 		-f rust/server/src/storage/disk.rs -f rust/server/src/storage/writer.rs \
-		-- $(STORAGE_TESTS) || status=1; \
+		$(STORAGE_TESTS) || status=1; \
 	$(MUTANTS) -p ensign-server -o mutants.out/auth \
 		-f rust/server/src/auth/interceptor.rs || status=1; \
 	$(MUTANTS) -p ensign-client -o mutants.out/client \

@@ -1,0 +1,85 @@
+//! Which re-sent events the server recognises: the same local id from the same client
+//! (OpenStream.client_id and token subject) on the same topic is acked and stored once;
+//! another client, another topic, an empty local id or one evicted from the window is
+//! a new event.
+
+mod common;
+mod storage_support;
+
+use bytes::Bytes;
+use common::*;
+use ensign_proto::api::{self, publisher_reply::Embed, publisher_request};
+use ensign_server::ServerConfig;
+use storage_support::*;
+
+/// Publishes on a new stream opened with `client_id`; returns whether each was acked.
+async fn send_as(c: &mut Client, client_id: &str, events: Vec<api::EventWrapper>) -> Vec<bool> {
+    let open = api::PublisherRequest {
+        embed: Some(publisher_request::Embed::OpenStream(api::OpenStream {
+            client_id: client_id.into(),
+            topics: Vec::new(),
+        })),
+    };
+    let n = events.len();
+    let mut p = try_publish(c, Some(open)).await.unwrap();
+    for w in events {
+        p.send(w).await;
+    }
+    p.half_close();
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(matches!(p.next().await, Embed::Ack(_)));
+    }
+    out
+}
+
+fn with_id(topic: &Bytes, num: u64, id: &[u8]) -> api::EventWrapper {
+    api::EventWrapper {
+        local_id: Bytes::copy_from_slice(id),
+        ..numbered(topic, num, 20)
+    }
+}
+
+#[tokio::test]
+async fn copies_from_the_same_client_are_stored_once() {
+    let h = start(ServerConfig {
+        resend_window: 4,
+        ..Default::default()
+    })
+    .await;
+    let mut c = connect(&h.endpoint()).await;
+    let t = create_topic(&mut c, "t").await;
+    let u = create_topic(&mut c, "u").await;
+    let id = [7u8; 16];
+    // The same event twice in one stream, and again on a later stream: stored once.
+    let acks = send_as(&mut c, "a", vec![with_id(&t, 1, &id), with_id(&t, 2, &id)]).await;
+    assert_eq!(acks, [true, true]);
+    assert_eq!(
+        send_as(&mut c, "a", vec![with_id(&t, 3, &id)]).await,
+        [true]
+    );
+    // Another client, another topic, no local id, a local id of another length: new.
+    send_as(&mut c, "b", vec![with_id(&t, 4, &id)]).await;
+    send_as(&mut c, "a", vec![with_id(&u, 5, &id)]).await;
+    send_as(&mut c, "a", vec![with_id(&t, 6, b""), with_id(&t, 7, b"")]).await;
+    send_as(
+        &mut c,
+        "a",
+        vec![with_id(&t, 8, &[1; 8]), with_id(&t, 9, &[1; 8])],
+    )
+    .await;
+    let nums: Vec<u64> = read_topic(&mut c, "t", true)
+        .await
+        .iter()
+        .map(number)
+        .collect();
+    assert_eq!(nums, [1, 4, 6, 7, 8, 9]);
+    assert_eq!(read_topic(&mut c, "u", true).await.len(), 1);
+    assert_eq!(h.recognised_resends(), 2);
+    // The window holds 4 events: after 4 others, the first one is new again.
+    let others = (0..4u8).map(|i| with_id(&t, 10 + u64::from(i), &[i + 100; 16]));
+    send_as(&mut c, "a", others.collect()).await;
+    send_as(&mut c, "a", vec![with_id(&t, 20, &id)]).await;
+    assert_eq!(read_topic(&mut c, "t", true).await.len(), 6 + 4 + 1);
+    bounded(h.shutdown()).await;
+}
