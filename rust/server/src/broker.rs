@@ -19,7 +19,7 @@ use prost::Message;
 use tokio::sync::oneshot;
 
 use crate::fanout::{Fanout, FanoutBatch, FanoutEvent};
-use crate::idempotence::{publisher_scope, PublishedIndex, ResendKey};
+use crate::idempotence::{publisher_scope, PublishedIndex, ResendKey, StreamGuard};
 use crate::storage::record::PublishId;
 use crate::storage::{record, Body, EventJob, Receipt, Storage, StoredEvent, StoredRef};
 use crate::topics::TopicEntry;
@@ -65,6 +65,8 @@ pub struct PublisherInfo {
     field: Bytes,
     /// Who re-sends are recognised for (`idempotence::publisher_scope`).
     pub scope: u64,
+    /// The stream's place in the window of recent publishes, from its first commit.
+    resend: std::sync::OnceLock<StreamGuard>,
 }
 
 impl PublisherInfo {
@@ -73,6 +75,7 @@ impl PublisherInfo {
         prost::encoding::message::encode(6, &proto, &mut buf);
         PublisherInfo {
             scope: publisher_scope(&proto.publisher_id, &proto.client_id),
+            resend: std::sync::OnceLock::new(),
             proto,
             field: buf.freeze(),
         }
@@ -152,10 +155,17 @@ impl Broker {
         let mut fan = FanoutBatch::default();
 
         let mut duplicates = Vec::new();
+        let stream = publisher
+            .resend
+            .get_or_init(|| self.published.open_stream(publisher.scope))
+            .id;
         let mut seq = self.append.lock();
         seq.commits += 1;
         let commit_seq = seq.commits;
         let mut window = self.published.lock();
+        // NOTE: only streams of a client that had another stream look events up (a hash
+        // probe, ~50 ns); the others append to their own ring (~5 ns).
+        let check = window.must_check(stream);
         let committed = timestamp_now();
         let now_ms = committed.seconds as u64 * 1000 + committed.nanos as u64 / 1_000_000;
         for (i, ev) in batch.into_iter().enumerate() {
@@ -172,11 +182,15 @@ impl Broker {
                 scope: publisher.scope,
                 local_id,
             };
-            if let Some(key) = ResendKey::new(&id, &topic.key) {
-                if let Some(first) = window.check(key, commit_seq) {
+            let key = ResendKey::new(&id, &topic.key);
+            if let Some(key) = key.filter(|_| check) {
+                if let Some(first) = window.lookup(&key) {
                     duplicates.push((i, first));
                     continue;
                 }
+            }
+            if let Some(key) = key {
+                window.record(stream, key, commit_seq);
             }
             let rlid = seq.next(now_ms);
             let start = if disk {

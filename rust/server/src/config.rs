@@ -40,8 +40,9 @@ pub struct ServerConfig {
     /// Start even when data files are missing or damaged, repairing what can be
     /// repaired (see `storage::datadir`); every repair is in the recovery report.
     pub repair: bool,
-    /// Recent events remembered to recognise a publisher re-sending one it already
-    /// stored (see `idempotence`); 0 turns recognition off.
+    /// Events of each publish stream remembered to recognise a client re-sending them on
+    /// a later stream (see `idempotence`; the index keeps 16 streams' worth in all);
+    /// 0 turns recognition off.
     pub resend_window: usize,
     /// Longest wait between two attempts to write the log again after a write failed
     /// (a full disk); publishes are nacked meanwhile.

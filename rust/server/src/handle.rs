@@ -95,7 +95,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
                     repair: config.repair,
                     replay: ReplayOptions {
                         chunk: config.replay_chunk,
-                        resend_window: config.resend_window,
+                        resend_keys: PublishedIndex::index_capacity(config.resend_window),
                     },
                 },
                 retry_max: config.storage_retry_max,

@@ -10,11 +10,16 @@
 //! stored. go-ensign sends a new `client_id` on every stream, so its re-sends are not
 //! recognised (stored again, as by the real server).
 //!
-//! The window is bounded: the last `ServerConfig::resend_window` events (default
-//! `DEFAULT_WINDOW`). A copy that arrives after more events than that were published is
-//! stored again. Entries cost ~64 bytes each (hash table and FIFO), ~17 MiB when full at
-//! the default. The window is rebuilt from the log when a durable server restarts (each
-//! event record keeps its scope and local id), so re-sends after a restart are caught.
+//! A re-send arrives on a *later* stream of the same scope, so the per-event cost is kept
+//! off the common path: each publish stream appends its events' keys to its own ring
+//! (the last `ServerConfig::resend_window` events, default `DEFAULT_WINDOW`; sequential
+//! memory, no hashing). Only when a stream ends, or its client opens another stream
+//! while it is still open, are its keys moved into the hash index; streams whose scope
+//! has keys there look each of their events up. The index keeps the most recent
+//! `INDEX_STREAMS` × window keys of all scopes (~17 MiB at the default) and is rebuilt
+//! from the log when a durable server restarts (each event record keeps its scope and
+//! local id). A copy that arrives after its first copy left the ring and the index is
+//! stored again.
 //!
 //! A copy can arrive while the first one is still on its way to disk. The copy's answer
 //! then waits for its own batch, which the log writer makes durable after the first
@@ -23,21 +28,24 @@
 //! is stored as new.
 //!
 //! Concurrency: one mutex, taken once per committed batch by the broker (under its
-//! append lock, so check-and-insert is atomic with RLID assignment) and by the log
-//! writer when a write fails.
+//! append lock, so check-and-record is atomic with RLID assignment), when a stream opens
+//! or ends, and by the log writer when a write fails.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::storage::record::PublishId;
 use crate::topics::TopicKey;
 
-/// Default size of the window, in events.
-// NOTE: 262,144 covers 32 SDK clients re-sending a full default in-flight window (8,192)
-// each, for ~17 MiB; raise it for more concurrent publishers.
-pub const DEFAULT_WINDOW: usize = 262_144;
+/// Default ring of each publish stream, in events.
+// NOTE: 16,384 is twice this SDK's default in-flight window (8,192): every event a
+// client can be waiting an ack for; 512 KiB per open stream.
+pub const DEFAULT_WINDOW: usize = 16_384;
+/// The index holds this many streams' worth of keys (262,144 at the default window).
+pub const INDEX_STREAMS: usize = 16;
 
 /// A publisher scope: FNV-1a (stable across versions, so it can be kept on disk) of the
 /// publisher id and client id.
@@ -54,6 +62,7 @@ pub fn publisher_scope(publisher_id: &str, client_id: &str) -> u64 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ResendKey {
     scope: u64,
+    topic: u64,
     local_id: u128,
 }
 
@@ -63,9 +72,9 @@ impl ResendKey {
         if id.is_none() {
             return None;
         }
-        let topic_low = u64::from_le_bytes(topic.0[8..].try_into().unwrap());
         Some(ResendKey {
-            scope: id.scope ^ topic_low.rotate_left(29),
+            scope: id.scope,
+            topic: u64::from_le_bytes(topic.0[8..].try_into().unwrap()),
             local_id: u128::from_le_bytes(id.local_id),
         })
     }
@@ -73,14 +82,14 @@ impl ResendKey {
 
 impl std::hash::Hash for ResendKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.scope);
+        state.write_u64(self.scope ^ self.topic.rotate_left(29));
         state.write_u128(self.local_id);
     }
 }
 
 /// A keyed multiply-fold hasher for `ResendKey` (random keys per process): a few ns
-/// instead of SipHash's ~20 on the publish path, and local ids chosen by a client still
-/// cannot be made to collide without knowing the keys.
+/// instead of SipHash's ~20, and local ids chosen by a client still cannot be made to
+/// collide without knowing the keys.
 #[derive(Clone, Copy)]
 struct KeyedState([u64; 3]);
 
@@ -124,48 +133,104 @@ impl BuildHasher for KeyedState {
     }
 }
 
-/// The recent events, by key, with the commit sequence number of their batch.
+/// The keys of one open stream, most recent last, with their commit numbers.
+struct Ring {
+    scope: u64,
+    keys: VecDeque<(ResendKey, u64)>,
+    /// Its client opened another stream: its keys go straight to the index.
+    superseded: bool,
+}
+
+/// Everything behind the lock.
 pub struct Window {
-    map: HashMap<ResendKey, u64, KeyedState>,
+    rings: Vec<Option<Ring>>,
+    ring_cap: usize,
+    index: HashMap<ResendKey, u64, KeyedState>,
     order: VecDeque<ResendKey>,
-    limit: usize,
+    index_cap: usize,
+    /// Keys in the index per scope: streams of these scopes look their events up.
+    scopes: HashMap<u64, usize>,
     /// Inclusive ranges of commit sequence numbers whose write failed.
     failed: Vec<(u64, u64)>,
     /// Re-sent events recognised so far.
     recognised: u64,
 }
 
+/// A stream's place in the window; `None` once recognition is off.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamId(Option<usize>);
+
 impl Window {
     fn failed(&self, seq: u64) -> bool {
         self.failed.iter().any(|&(a, b)| a <= seq && seq <= b)
     }
 
-    /// The commit sequence number of the first copy when `key` was published before
-    /// (and its write did not fail); otherwise records it under `seq` and returns `None`.
-    pub fn check(&mut self, key: ResendKey, seq: u64) -> Option<u64> {
-        if self.limit == 0 {
-            return None;
+    fn index_insert(&mut self, key: ResendKey, seq: u64) {
+        if self.index_cap == 0 {
+            return;
         }
-        match self.map.get(&key).copied() {
-            Some(first) if !self.failed(first) => {
-                self.recognised += 1;
-                return Some(first);
-            }
-            // Stored anew; it keeps its place in the FIFO.
-            Some(_) => {
-                self.map.insert(key, seq);
-            }
-            None => {
-                self.map.insert(key, seq);
-                self.order.push_back(key);
-                if self.order.len() > self.limit {
-                    if let Some(old) = self.order.pop_front() {
-                        self.map.remove(&old);
+        if self.index.insert(key, seq).is_some() {
+            return; // stored anew after a failed write: keeps its place in the FIFO
+        }
+        self.order.push_back(key);
+        *self.scopes.entry(key.scope).or_insert(0) += 1;
+        if self.order.len() > self.index_cap {
+            if let Some(old) = self.order.pop_front() {
+                self.index.remove(&old);
+                if let Some(n) = self.scopes.get_mut(&old.scope) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.scopes.remove(&old.scope);
                     }
                 }
             }
         }
-        None
+    }
+
+    /// Moves a ring's keys into the index.
+    fn flush(&mut self, ring: usize) {
+        let keys = match self.rings[ring].as_mut() {
+            Some(r) => std::mem::take(&mut r.keys),
+            None => return,
+        };
+        for (k, seq) in keys {
+            self.index_insert(k, seq);
+        }
+    }
+
+    /// Whether events of this stream must be looked up (their scope has indexed keys).
+    pub fn must_check(&self, stream: StreamId) -> bool {
+        match stream.0.and_then(|i| self.rings[i].as_ref()) {
+            Some(r) => !self.scopes.is_empty() && self.scopes.contains_key(&r.scope),
+            None => false,
+        }
+    }
+
+    /// The commit sequence number of the first copy if `key` was stored before (and
+    /// its write did not fail).
+    pub fn lookup(&mut self, key: &ResendKey) -> Option<u64> {
+        let first = *self.index.get(key)?;
+        if self.failed(first) {
+            return None;
+        }
+        self.recognised += 1;
+        Some(first)
+    }
+
+    /// Records a stored event of `stream`.
+    pub fn record(&mut self, stream: StreamId, key: ResendKey, seq: u64) {
+        let Some(i) = stream.0 else { return };
+        let Some(ring) = self.rings[i].as_mut() else {
+            return;
+        };
+        if ring.superseded {
+            self.index_insert(key, seq);
+            return;
+        }
+        ring.keys.push_back((key, seq));
+        if ring.keys.len() > self.ring_cap {
+            ring.keys.pop_front();
+        }
     }
 }
 
@@ -175,25 +240,74 @@ pub struct PublishedIndex {
 }
 
 impl PublishedIndex {
-    pub fn new(limit: usize) -> Self {
+    /// `window`: events remembered per stream (0: recognition off).
+    pub fn new(window: usize) -> Self {
         let keys = [rand::random(), rand::random::<u64>() | 1, rand::random()];
         PublishedIndex {
             inner: Mutex::new(Window {
-                map: HashMap::with_hasher(KeyedState(keys)),
+                rings: Vec::new(),
+                ring_cap: window,
+                index: HashMap::with_hasher(KeyedState(keys)),
                 order: VecDeque::new(),
-                limit,
+                index_cap: window.saturating_mul(INDEX_STREAMS),
+                scopes: HashMap::new(),
                 failed: Vec::new(),
                 recognised: 0,
             }),
         }
     }
 
-    /// Fills the window with the events found in the log, oldest first (sequence 0:
-    /// durable).
+    /// Keys the index holds at most.
+    pub fn index_capacity(window: usize) -> usize {
+        window.saturating_mul(INDEX_STREAMS)
+    }
+
+    /// Fills the index with the events found in the log, oldest first (commit number
+    /// 0: durable).
     pub fn restore(&self, keys: impl IntoIterator<Item = ResendKey>) {
         let mut w = self.inner.lock();
         for k in keys {
-            w.check(k, 0);
+            w.index_insert(k, 0);
+        }
+    }
+
+    /// Registers a new publish stream of `scope`. Other open streams of the scope are
+    /// superseded: the client may be re-sending their events on this one.
+    pub fn open_stream(self: &Arc<Self>, scope: u64) -> StreamGuard {
+        let mut w = self.inner.lock();
+        if w.ring_cap == 0 {
+            return StreamGuard {
+                index: self.clone(),
+                id: StreamId(None),
+            };
+        }
+        let older: Vec<usize> = (0..w.rings.len())
+            .filter(|&i| matches!(&w.rings[i], Some(r) if r.scope == scope && !r.superseded))
+            .collect();
+        for i in older {
+            w.flush(i);
+            if let Some(r) = w.rings[i].as_mut() {
+                r.superseded = true;
+            }
+        }
+        let ring = Ring {
+            scope,
+            keys: VecDeque::new(),
+            superseded: false,
+        };
+        let i = match w.rings.iter().position(Option::is_none) {
+            Some(i) => {
+                w.rings[i] = Some(ring);
+                i
+            }
+            None => {
+                w.rings.push(Some(ring));
+                w.rings.len() - 1
+            }
+        };
+        StreamGuard {
+            index: self.clone(),
+            id: StreamId(Some(i)),
         }
     }
 
@@ -211,9 +325,9 @@ impl PublishedIndex {
                 _ => w.failed.push((s, s)),
             }
         }
-        // Ranges older than every entry can no longer match; keep the list short.
+        // Ranges older than every indexed key can no longer match; keep the list short.
         if w.failed.len() > 64 {
-            let oldest = w.order.front().and_then(|k| w.map.get(k)).copied();
+            let oldest = w.order.front().and_then(|k| w.index.get(k)).copied();
             if let Some(oldest) = oldest {
                 w.failed.retain(|&(_, end)| end >= oldest);
             }
@@ -230,70 +344,28 @@ impl PublishedIndex {
         self.inner.lock().recognised
     }
 
-    /// Events in the window.
-    pub fn len(&self) -> usize {
+    /// Keys in the index (of ended or superseded streams, and restored from the log).
+    pub fn indexed(&self) -> usize {
         self.inner.lock().order.len()
     }
+}
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+/// A publish stream's registration: its keys move to the index when it is dropped.
+pub struct StreamGuard {
+    index: Arc<PublishedIndex>,
+    pub id: StreamId,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        if let StreamId(Some(i)) = self.id {
+            let mut w = self.index.inner.lock();
+            w.flush(i);
+            w.rings[i] = None;
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(scope: u64, n: u8) -> ResendKey {
-        let mut local_id = [0u8; 16];
-        local_id[15] = n;
-        local_id[0] = 1;
-        ResendKey::new(&PublishId { scope, local_id }, &TopicKey([3; 16])).unwrap()
-    }
-
-    #[test]
-    fn recognises_copies_within_the_window_only() {
-        let idx = PublishedIndex::new(3);
-        let mut w = idx.lock();
-        assert_eq!(w.check(key(1, 1), 10), None);
-        assert_eq!(w.check(key(1, 1), 11), Some(10));
-        assert_eq!(w.check(key(2, 1), 11), None, "another publisher");
-        w.check(key(1, 2), 12);
-        w.check(key(1, 3), 13);
-        // key(1, 1) was evicted by the fourth entry.
-        assert_eq!(w.check(key(1, 1), 14), None);
-        assert_eq!(w.check(key(1, 3), 15), Some(13));
-        drop(w);
-        assert_eq!(idx.len(), 3);
-        assert_eq!(idx.recognised(), 2);
-    }
-
-    #[test]
-    fn a_failed_first_copy_makes_the_next_one_new() {
-        let idx = PublishedIndex::new(10);
-        assert_eq!(idx.lock().check(key(1, 1), 5), None);
-        idx.mark_failed([5, 6]);
-        assert!(idx.failed(5) && idx.failed(6) && !idx.failed(7) && !idx.failed(4));
-        assert_eq!(idx.lock().check(key(1, 1), 8), None, "stored anew");
-        assert_eq!(idx.lock().check(key(1, 1), 9), Some(8));
-        assert_eq!(idx.len(), 1);
-    }
-
-    #[test]
-    fn events_without_a_local_id_are_never_recognised() {
-        let none = PublishId::default();
-        assert!(ResendKey::new(&none, &TopicKey([1; 16])).is_none());
-        let idx = PublishedIndex::new(0);
-        assert_eq!(idx.lock().check(key(1, 1), 1), None);
-        assert_eq!(idx.lock().check(key(1, 1), 2), None, "window 0: off");
-    }
-
-    #[test]
-    fn scopes_are_stable_and_distinct() {
-        assert_eq!(publisher_scope("a", "b"), publisher_scope("a", "b"));
-        assert_ne!(publisher_scope("a", "b"), publisher_scope("ab", ""));
-        assert_ne!(publisher_scope("", "x"), publisher_scope("x", ""));
-        // FNV-1a of the empty publisher and client ids (kept on disk: must not change).
-        assert_eq!(publisher_scope("", ""), 0xaf64_724c_8602_eb6e);
-    }
-}
+#[path = "idempotence_tests.rs"]
+mod tests;

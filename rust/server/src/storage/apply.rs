@@ -64,7 +64,7 @@ pub fn record(out: &mut Recovered, kind: u8, payload: &[u8], offset: u64) -> Res
             }
             if let Some(k) = ResendKey::new(&id, &topic) {
                 out.resend.push_back(k);
-                if out.resend.len() > out.resend_window {
+                if out.resend.len() > out.resend_keys {
                     out.resend.pop_front();
                 }
             }

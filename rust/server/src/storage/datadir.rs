@@ -194,7 +194,7 @@ pub fn open(dir: &Path, opts: &DirOptions) -> Result<OpenDir, ServerError> {
 }
 
 fn fresh(opts: &DirOptions) -> Recovered {
-    let mut r = Recovered::new(opts.replay.resend_window);
+    let mut r = Recovered::new(opts.replay.resend_keys);
     r.append_at = FILE_HEADER as u64;
     r
 }

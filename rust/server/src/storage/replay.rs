@@ -57,12 +57,13 @@ pub struct Recovered {
     pub topics: BTreeMap<TopicKey, RecoveredTopic>,
     pub max_rlid: Option<Rlid>,
     pub events: u64,
-    /// The most recent publishes, oldest first (at most `resend_window`).
+    /// The most recent publishes, oldest first (at most `resend_keys`), for the index of
+    /// re-sent events.
     pub resend: VecDeque<ResendKey>,
     /// Where the writer appends next.
     pub append_at: u64,
     pub report: RecoveryReport,
-    pub(super) resend_window: usize,
+    pub(super) resend_keys: usize,
     pub(super) destroyed: HashSet<TopicKey>,
     /// Events of topics whose create record was lost to damage.
     pub(super) orphans: BTreeMap<TopicKey, Vec<StoredEvent>>,
@@ -71,7 +72,7 @@ pub struct Recovered {
 }
 
 impl Recovered {
-    pub fn new(resend_window: usize) -> Self {
+    pub fn new(resend_keys: usize) -> Self {
         Recovered {
             header: LogHeader::Missing,
             topics: BTreeMap::new(),
@@ -80,7 +81,7 @@ impl Recovered {
             resend: VecDeque::new(),
             append_at: 0,
             report: RecoveryReport::default(),
-            resend_window,
+            resend_keys,
             destroyed: HashSet::new(),
             orphans: BTreeMap::new(),
             peak_buffer: 0,
@@ -93,8 +94,8 @@ impl Recovered {
 pub struct ReplayOptions {
     /// Bytes read at a time (a record larger than this is read whole).
     pub chunk: usize,
-    /// Publishes remembered for recognising re-sent events.
-    pub resend_window: usize,
+    /// Recent publishes kept for recognising re-sent events (the index's capacity).
+    pub resend_keys: usize,
 }
 
 // NOTE: 16 MiB reads keep replay memory flat; 1M events of 100 B replay in ~0.3 s.
@@ -104,7 +105,9 @@ impl Default for ReplayOptions {
     fn default() -> Self {
         ReplayOptions {
             chunk: CHUNK,
-            resend_window: crate::idempotence::DEFAULT_WINDOW,
+            resend_keys: crate::idempotence::PublishedIndex::index_capacity(
+                crate::idempotence::DEFAULT_WINDOW,
+            ),
         }
     }
 }
@@ -191,7 +194,7 @@ pub fn replay(
         reason,
     };
     let len = file.len().map_err(io)?;
-    let mut out = Recovered::new(opts.resend_window);
+    let mut out = Recovered::new(opts.resend_keys);
     let mut r = Reader {
         file,
         len,

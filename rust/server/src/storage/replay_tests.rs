@@ -89,7 +89,7 @@ pub(crate) fn run(bytes: &[u8], chunk: usize) -> (Recovered, SimFs) {
     let (p, f) = write(&fs, bytes);
     let opts = ReplayOptions {
         chunk,
-        resend_window: 1 << 20,
+        resend_keys: 1 << 20,
     };
     (replay(&p, &*f, &opts).expect("replays"), fs)
 }
@@ -333,7 +333,7 @@ fn file_headers_missing_damaged_and_foreign() {
 }
 
 #[test]
-fn the_resend_window_keeps_the_latest_events() {
+fn the_resend_keys_keeps_the_latest_events() {
     let mut log = Log::new();
     log.create(A, "a", 1);
     for i in 0..10 {
@@ -343,7 +343,7 @@ fn the_resend_window_keeps_the_latest_events() {
     let (p, f) = write(&fs, &log.data);
     let opts = ReplayOptions {
         chunk: 64,
-        resend_window: 3,
+        resend_keys: 3,
     };
     let r = replay(&p, &*f, &opts).unwrap();
     assert_eq!(r.resend.len(), 3);
