@@ -154,8 +154,11 @@ impl LocalServer {
         d.set_item("records", r.records)?;
         d.set_item("records_lost", r.records_lost())?;
         d.set_item("bytes_dropped", r.bytes_dropped())?;
-        let damaged: Vec<(u64, u64, u64)> =
-            r.damaged.iter().map(|x| (x.start, x.end, x.records)).collect();
+        let damaged: Vec<(u64, u64, u64)> = r
+            .damaged
+            .iter()
+            .map(|x| (x.start, x.end, x.records))
+            .collect();
         d.set_item("damaged", damaged)?;
         d.set_item("torn_tail", r.torn_tail)?;
         d.set_item("actions", r.actions.clone())?;
