@@ -15,7 +15,9 @@
 //! (the last `ServerConfig::resend_window` events, default `DEFAULT_WINDOW`; sequential
 //! memory, no hashing). Only when a stream ends, or its client opens another stream
 //! while it is still open, are its keys moved into the hash index; streams whose scope
-//! has keys there look each of their events up. The index keeps the most recent
+//! has keys there look each of their events up. While an old stream of a client is
+//! still open next to its new one, both write their keys through to the index, so a
+//! copy committed on either one is found whichever comes first. The index keeps the most recent
 //! `INDEX_STREAMS` × window keys of all scopes (~17 MiB at the default) and is rebuilt
 //! from the log when a durable server restarts (each event record keeps its scope and
 //! local id). A copy that arrives after its first copy left the ring and the index is
@@ -150,6 +152,10 @@ pub struct Window {
     index_cap: usize,
     /// Keys in the index per scope: streams of these scopes look their events up.
     scopes: HashMap<u64, usize>,
+    /// Open superseded streams per scope: while there are any, every stream of the
+    /// scope writes its keys through to the index (the old one may still commit a copy
+    /// of what the new one sent).
+    contended: HashMap<u64, usize>,
     /// Inclusive ranges of commit sequence numbers whose write failed.
     failed: Vec<(u64, u64)>,
     /// Re-sent events recognised so far.
@@ -206,6 +212,10 @@ impl Window {
         }
     }
 
+    fn contended(&self, scope: u64) -> bool {
+        !self.contended.is_empty() && self.contended.contains_key(&scope)
+    }
+
     /// The commit sequence number of the first copy if `key` was stored before (and
     /// its write did not fail).
     pub fn lookup(&mut self, key: &ResendKey) -> Option<u64> {
@@ -220,13 +230,14 @@ impl Window {
     /// Records a stored event of `stream`.
     pub fn record(&mut self, stream: StreamId, key: ResendKey, seq: u64) {
         let Some(i) = stream.0 else { return };
-        let Some(ring) = self.rings[i].as_mut() else {
+        let Some(ring) = self.rings[i].as_ref() else {
             return;
         };
-        if ring.superseded {
+        if ring.superseded || self.contended(ring.scope) {
             self.index_insert(key, seq);
             return;
         }
+        let ring = self.rings[i].as_mut().expect("checked");
         ring.keys.push_back((key, seq));
         if ring.keys.len() > self.ring_cap {
             ring.keys.pop_front();
@@ -251,6 +262,7 @@ impl PublishedIndex {
                 order: VecDeque::new(),
                 index_cap: window.saturating_mul(INDEX_STREAMS),
                 scopes: HashMap::new(),
+                contended: HashMap::new(),
                 failed: Vec::new(),
                 recognised: 0,
             }),
@@ -289,6 +301,7 @@ impl PublishedIndex {
             if let Some(r) = w.rings[i].as_mut() {
                 r.superseded = true;
             }
+            *w.contended.entry(scope).or_insert(0) += 1;
         }
         let ring = Ring {
             scope,
@@ -361,7 +374,16 @@ impl Drop for StreamGuard {
         if let StreamId(Some(i)) = self.id {
             let mut w = self.index.inner.lock();
             w.flush(i);
-            w.rings[i] = None;
+            if let Some(r) = w.rings[i].take() {
+                if r.superseded {
+                    if let Some(n) = w.contended.get_mut(&r.scope) {
+                        *n -= 1;
+                        if *n == 0 {
+                            w.contended.remove(&r.scope);
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -99,3 +99,52 @@ async fn copies_from_the_same_client_are_stored_once() {
     assert_eq!(h.recognised_resends(), 3);
     bounded(h.shutdown()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_waits_for_its_first_write_and_is_nacked_if_that_fails() {
+    use ensign_server::storage::simfs::SimFs;
+    let sim = SimFs::new();
+    let h = start(sim_config(&sim)).await;
+    let mut c = connect(&h.endpoint()).await;
+    let t = create_topic(&mut c, "t").await;
+    let id = [5u8; 16];
+    let open = |cid: &str| api::PublisherRequest {
+        embed: Some(publisher_request::Embed::OpenStream(api::OpenStream {
+            client_id: cid.into(),
+            topics: Vec::new(),
+        })),
+    };
+    // The first copy is committed and its write hangs on a stalled disk.
+    sim.set_stalled(true);
+    let mut a = try_publish(&mut c, Some(open("x"))).await.unwrap();
+    a.send(with_id(&t, 1, &id)).await;
+    let s = sim.clone();
+    bounded(tokio::task::spawn_blocking(move || {
+        s.wait_for_stalled_write()
+    }))
+    .await
+    .unwrap();
+    // The client re-sends it on a new stream: recognised while the first is in flight.
+    let mut b = try_publish(&mut c, Some(open("x"))).await.unwrap();
+    b.send(with_id(&t, 1, &id)).await;
+    bounded(async {
+        while h.recognised_resends() == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    // The first write fails: both copies are nacked, none acked.
+    sim.set_fail_sync(true);
+    sim.set_stalled(false);
+    assert!(matches!(a.next().await, Embed::Nack(_)));
+    assert!(matches!(b.next().await, Embed::Nack(_)));
+    sim.set_fail_sync(false);
+    // Sent once more: stored, once.
+    let mut tries = 0;
+    while send_as(&mut c, "x", vec![with_id(&t, 1, &id)]).await != [true] {
+        tries += 1;
+        assert!(tries < 10_000, "the log never took writes again");
+    }
+    assert_eq!(read_topic(&mut c, "t", true).await.len(), 1);
+    bounded(h.shutdown()).await;
+}

@@ -202,13 +202,14 @@ impl Inner {
                 self.nack(id, Code::TopicDeleted, "");
                 continue;
             }
-            let mut result = result.clone();
-            if let Some(&(_, first)) = dup.next_if(|(d, _)| *d == i) {
-                if result.is_ok() && self.state.broker.published.failed(first) {
-                    result = Err(StorageError::Io("the first copy was not stored".into()));
-                }
-            }
+            let first_lost = dup
+                .next_if(|(d, _)| *d == i)
+                .is_some_and(|&(_, first)| self.state.broker.published.failed(first));
             match &result {
+                Ok(_) if first_lost => {
+                    tracing::error!("a re-sent event's first copy was not stored");
+                    self.nack(id, Code::Internal, "");
+                }
                 Ok(ts) => {
                     self.counts.acks += 1;
                     self.outbox

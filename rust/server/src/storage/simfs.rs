@@ -1,7 +1,8 @@
 //! A simulated disk for tests of durability: files and directories in memory that keep
 //! apart what was written from what was made durable, so a test can cut the power at
 //! any moment (`crash`) and restart a server on what a real disk would still hold. It
-//! can also run out of space (`set_capacity`) or fail every sync (`set_fail_sync`).
+//! can also run out of space (`set_capacity`), fail every sync (`set_fail_sync`) or hold
+//! every write (`set_stalled`).
 //!
 //! The model (POSIX, pessimistic where POSIX allows it):
 //! * A file's bytes and size are durable once `sync_all` returned; `sync_data` makes
@@ -21,7 +22,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use rand::{Rng, SeedableRng};
 
 use super::fs::{StorageFile, StorageFs};
@@ -69,6 +70,9 @@ struct State {
     locks: HashSet<PathBuf>,
     capacity: Option<u64>,
     fail_sync: bool,
+    stalled: bool,
+    /// Writes waiting because the disk is stalled.
+    waiting: usize,
 }
 
 fn split(path: &Path) -> io::Result<(PathBuf, OsString)> {
@@ -133,9 +137,16 @@ impl State {
     }
 }
 
+#[derive(Default)]
+struct Inner {
+    state: Mutex<State>,
+    /// Wakes writes held by `set_stalled`.
+    gate: Condvar,
+}
+
 /// The simulated disk. Cloning shares it.
 #[derive(Clone, Default)]
-pub struct SimFs(Arc<Mutex<State>>);
+pub struct SimFs(Arc<Inner>);
 
 impl SimFs {
     pub fn new() -> Self {
@@ -145,7 +156,7 @@ impl SimFs {
     /// A new disk holding what this one would hold after a power cut now. This one
     /// keeps running (a test usually stops the server on it next).
     pub fn crash(&self, mode: CrashMode) -> SimFs {
-        let st = self.0.lock();
+        let st = self.0.state.lock();
         let mut rng = match mode {
             CrashMode::DropUnsynced => None,
             CrashMode::Torn(seed) => Some(rand::rngs::StdRng::seed_from_u64(seed)),
@@ -200,34 +211,52 @@ impl SimFs {
             };
             dirs.insert(path.clone(), d);
         }
-        SimFs(Arc::new(Mutex::new(State {
-            dirs,
-            nodes,
-            ..Default::default()
-        })))
+        SimFs(Arc::new(Inner {
+            state: Mutex::new(State {
+                dirs,
+                nodes,
+                ..Default::default()
+            }),
+            gate: Condvar::new(),
+        }))
     }
 
     /// Limits the bytes all files may hold (`None`: unlimited). A write past it writes
     /// what fits and fails with `ENOSPC`, as a full disk does.
     pub fn set_capacity(&self, bytes: Option<u64>) {
-        self.0.lock().capacity = bytes;
+        self.0.state.lock().capacity = bytes;
     }
 
     /// Makes every `sync_data`/`sync_all`/`sync_dir` fail with `EIO` (nothing becomes
     /// durable) until turned off.
     pub fn set_fail_sync(&self, fail: bool) {
-        self.0.lock().fail_sync = fail;
+        self.0.state.lock().fail_sync = fail;
+    }
+
+    /// Holds every write (the writer waits, as on a disk that stopped answering) until
+    /// turned off.
+    pub fn set_stalled(&self, stalled: bool) {
+        self.0.state.lock().stalled = stalled;
+        self.0.gate.notify_all();
+    }
+
+    /// Blocks until a write is held by `set_stalled`.
+    pub fn wait_for_stalled_write(&self) {
+        let mut st = self.0.state.lock();
+        while st.waiting == 0 {
+            self.0.gate.wait(&mut st);
+        }
     }
 
     /// The current (not necessarily durable) bytes of a file.
     pub fn contents(&self, path: &Path) -> io::Result<Vec<u8>> {
-        let st = self.0.lock();
+        let st = self.0.state.lock();
         Ok(st.nodes[st.lookup(path)?].current.clone())
     }
 
     /// Replaces a file's bytes, durably (a test damaging the "disk").
     pub fn overwrite(&self, path: &Path, data: &[u8]) -> io::Result<()> {
-        let mut st = self.0.lock();
+        let mut st = self.0.state.lock();
         let id = st.lookup(path)?;
         let node = &mut st.nodes[id];
         node.current = data.to_vec();
@@ -249,10 +278,10 @@ fn eio() -> io::Error {
 
 impl StorageFile for SimFile {
     fn len(&self) -> io::Result<u64> {
-        Ok(self.fs.0.lock().nodes[self.node].current.len() as u64)
+        Ok(self.fs.0.state.lock().nodes[self.node].current.len() as u64)
     }
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let st = self.fs.0.lock();
+        let st = self.fs.0.state.lock();
         let data = &st.nodes[self.node].current;
         let start = (offset as usize).min(data.len());
         let n = buf.len().min(data.len() - start);
@@ -260,7 +289,13 @@ impl StorageFile for SimFile {
         Ok(n)
     }
     fn write_all_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
-        let mut st = self.fs.0.lock();
+        let mut st = self.fs.0.state.lock();
+        while st.stalled {
+            st.waiting += 1;
+            self.fs.0.gate.notify_all();
+            self.fs.0.gate.wait(&mut st);
+            st.waiting -= 1;
+        }
         let mut keep = data.len();
         if let Some(cap) = st.capacity {
             let cur = st.nodes[self.node].current.len() as u64;
@@ -280,7 +315,7 @@ impl StorageFile for SimFile {
         Ok(())
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
-        let mut st = self.fs.0.lock();
+        let mut st = self.fs.0.state.lock();
         let node = &mut st.nodes[self.node];
         if len < node.current.len() as u64 {
             node.shrink_pending = true;
@@ -291,7 +326,7 @@ impl StorageFile for SimFile {
         Ok(())
     }
     fn sync_data(&self) -> io::Result<()> {
-        let mut st = self.fs.0.lock();
+        let mut st = self.fs.0.state.lock();
         if st.fail_sync {
             return Err(eio());
         }
@@ -306,7 +341,7 @@ impl StorageFile for SimFile {
         Ok(())
     }
     fn sync_all(&self) -> io::Result<()> {
-        let mut st = self.fs.0.lock();
+        let mut st = self.fs.0.state.lock();
         if st.fail_sync {
             return Err(eio());
         }
@@ -322,27 +357,27 @@ struct SimLock(SimFs, PathBuf);
 
 impl Drop for SimLock {
     fn drop(&mut self) {
-        self.0 .0.lock().locks.remove(&self.1);
+        self.0 .0.state.lock().locks.remove(&self.1);
     }
 }
 
 impl StorageFs for SimFs {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        let mut st = self.0.lock();
+        let mut st = self.0.state.lock();
         for d in dir.ancestors() {
             st.dirs.entry(d.to_path_buf()).or_default();
         }
         Ok(())
     }
     fn open(&self, path: &Path) -> io::Result<Arc<dyn StorageFile>> {
-        let node = self.0.lock().lookup(path)?;
+        let node = self.0.state.lock().lookup(path)?;
         Ok(Arc::new(SimFile {
             fs: self.clone(),
             node,
         }))
     }
     fn create(&self, path: &Path) -> io::Result<Arc<dyn StorageFile>> {
-        let mut st = self.0.lock();
+        let mut st = self.0.state.lock();
         let node = match st.lookup(path) {
             Ok(id) => {
                 let n = &mut st.nodes[id];
@@ -361,11 +396,11 @@ impl StorageFs for SimFs {
         }))
     }
     fn exists(&self, path: &Path) -> io::Result<bool> {
-        let st = self.0.lock();
+        let st = self.0.state.lock();
         Ok(st.dirs.contains_key(path) || st.lookup(path).is_ok())
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        let mut st = self.0.lock();
+        let mut st = self.0.state.lock();
         let ((fd, fname), (td, tname)) = (split(from)?, split(to)?);
         if fd != td {
             return Err(io::Error::new(
@@ -380,7 +415,7 @@ impl StorageFs for SimFs {
         Ok(())
     }
     fn remove_file(&self, path: &Path) -> io::Result<()> {
-        let mut st = self.0.lock();
+        let mut st = self.0.state.lock();
         let (dir, name) = split(path)?;
         let d = st.dir(&dir)?;
         d.current.remove(&name).ok_or_else(not_found)?;
@@ -388,7 +423,7 @@ impl StorageFs for SimFs {
         Ok(())
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        let mut st = self.0.lock();
+        let mut st = self.0.state.lock();
         if st.fail_sync {
             return Err(eio());
         }
@@ -399,7 +434,7 @@ impl StorageFs for SimFs {
     }
     fn lock(&self, path: &Path) -> io::Result<Option<Box<dyn Any + Send + Sync>>> {
         {
-            let mut st = self.0.lock();
+            let mut st = self.0.state.lock();
             if st.lookup(path).is_err() {
                 st.link(path)?;
             }
