@@ -18,7 +18,7 @@ TEST_WHEEL_PYTHON ?= newest
 # `make check-sdist SDIST_CHECK=--contents-only` checks the files without building.
 SDIST_CHECK ?=
 
-.PHONY: help venv install install-dev build test test-rust test-python lint fmt stubtest bench bench-matrix bench-micro demo serve clean \
+.PHONY: help venv install install-dev build test test-rust test-python lint fmt stubtest bench bench-matrix bench-micro demo serve mutants clean \
 	wheels sdist check-wheel test-wheel check-sdist
 
 help:  ## Show the targets
@@ -75,6 +75,26 @@ bench-matrix: install  ## The programs users write, pyensign vs pyensign-fast vs
 bench-micro: install  ## Per-event micro-benchmarks (pytest-benchmark; compare with --benchmark-compare)
 	$(PIP) install --quiet 'matplotlib>=3.7' 'pytest-benchmark>=4'  # the bench extra, without rebuilding
 	$(PY) -m pytest benches/bench_micro.py -q -p no:cacheprovider --benchmark-json benches/results/micro.json
+# Mutation testing (cargo-mutants, `cargo install --locked cargo-mutants`): each run copies
+# the tree to a temporary directory, so the working tree is never left mutated. One job,
+# niced: hours on 2 cores. Equivalent mutants are excluded in .cargo/mutants.toml.
+MUTANTS := nice -n 10 $(CARGO) mutants -j 1 --no-shuffle
+# Test targets that guard storage (building only these keeps each mutant to minutes).
+STORAGE_TESTS := --cargo-test-arg=--lib --cargo-test-arg=--test=power_loss \
+	--cargo-test-arg=--test=disk --cargo-test-arg=--test=full_disk
+
+mutants:  ## Mutation-test the code that guards data and access (long; see docs/mutation-testing.md)
+	status=0; \
+	$(MUTANTS) -p ensign-server -o mutants.out/storage \
+		-f rust/server/src/storage/record.rs -f rust/server/src/storage/replay.rs \
+		-f rust/server/src/storage/disk.rs -f rust/server/src/storage/writer.rs \
+		$(STORAGE_TESTS) || status=1; \
+	$(MUTANTS) -p ensign-server -o mutants.out/auth \
+		-f rust/server/src/auth/interceptor.rs || status=1; \
+	$(MUTANTS) -p ensign-client -o mutants.out/client \
+		-f rust/client/src/publisher/tracker.rs -f rust/client/src/publisher/encode.rs \
+		-f rust/client/src/subscriber/stream.rs || status=1; \
+	exit $$status
 
 demo: install  ## Publish and consume a large stream through the embedded local server
 	$(VENV)/bin/pyensign-fast demo

@@ -8,14 +8,15 @@ the exit code. Add a subcommand by appending an entry. The client commands (``pu
 
 ``serve`` runs a local Ensign server until SIGINT or SIGTERM::
 
-    pyensign-fast serve [--host H] [--port 5356] [--data-dir DIR | --memory] [--auth]
+    pyensign-fast serve [--host H] [--port 5356] [--data-dir DIR [--repair] | --memory] [--auth]
                         [--access-ttl SECONDS] [--refresh-ttl SECONDS]
                         [--metrics-addr HOST:PORT]
                         [--log-level error|warn|info|debug] [--log-format text|json]
 
 Once it listens it prints ``Ensign server listening on HOST:PORT`` (and, with ``--auth``,
 ``auth url: ...``, ``client id: ...``, ``client secret: ...``; with metrics,
-``metrics: http://HOST:PORT/metrics``) and flushes stdout. Prometheus metrics are off
+``metrics: http://HOST:PORT/metrics``; with ``--data-dir``, ``recovery: ...``, what the
+log replay found) and flushes stdout. Prometheus metrics are off
 unless ``--metrics-addr`` is given or ``ENSIGN_MONITORING_ENABLED`` is true (then at
 ``ENSIGN_MONITORING_BIND_ADDR``, default ``:1205``; an empty host means ``--host``).
 The server's logs go to stderr at ``--log-level`` (default ``ENSIGN_LOG_LEVEL``, else
@@ -92,6 +93,11 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off, or "
         "ENSIGN_MONITORING_BIND_ADDR when ENSIGN_MONITORING_ENABLED is true)",
+    )
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="start even if data files are missing or damaged, repairing what can be",
     )
     p.add_argument(
         "--log-level",
@@ -176,6 +182,7 @@ def _serve(args: argparse.Namespace) -> int:
                 refresh_ttl=args.refresh_ttl,
                 metrics_port=metrics[1] if metrics else None,
                 metrics_host=metrics[0] if metrics else None,
+                repair=args.repair,
             ).start()
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
@@ -193,6 +200,8 @@ def _serve(args: argparse.Namespace) -> int:
                 print(f"metrics: {server.metrics_url}")
             print(f"project id: {server.project_id}")
             print(f"data: {args.data_dir if args.data_dir and not args.memory else 'in memory'}")
+            if args.data_dir and not args.memory:
+                print(f"recovery: {server.recovery}")
             sys.stdout.flush()
             logs.flush()  # the startup records (the listening line at info) come out now
             while not stop.wait(0.5):

@@ -12,8 +12,11 @@ needs no account and no network, and it never competes with the client's runtime
     async with LocalEnsign(data_dir="./ensign-data", auth=True) as srv:
         print(srv.endpoint, srv.auth_url, srv.client_id, srv.client_secret)
 
-With ``data_dir`` every acknowledged event is on disk (it survives ``kill -9``) and the
-project, its topics and, with ``auth=True``, its credentials are kept there. With
+With ``data_dir`` every acknowledged event is on disk (it survives ``kill -9`` and power
+loss) and the project, its topics and, with ``auth=True``, its credentials are kept there.
+At start the server replays its log; a damaged record costs only itself, and what was
+lost or repaired is reported in ``LocalEnsign.recovery``. A data directory whose event
+log or ``meta.json`` is missing is refused (``ValueError``) unless ``repair=True``. With
 ``auth=True`` the server also serves the Quarterdeck endpoints (``/v1/authenticate``,
 ``/v1/refresh``, ``/.well-known/jwks.json``, ``/v1/status``) and checks tokens on every
 RPC, as the hosted service does; pyensign itself can then talk to it.
@@ -29,11 +32,51 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any, Union
+from dataclasses import dataclass
+from typing import Any, Optional, Tuple, Union
 
-__all__ = ["LocalEnsign"]
+__all__ = ["LocalEnsign", "RecoveryReport"]
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    """What recovery found and did when a durable server opened its data directory.
+
+    ``damaged`` lists the regions of the event log that could not be read back, as
+    ``(start, end, records)`` byte ranges (the records that started there are lost; their
+    bytes stay in the file). ``torn_tail`` is the ``(start, end)`` of an incomplete last
+    write (never acknowledged) that was cut off. ``actions`` lists repairs.
+    """
+
+    records: int = 0
+    records_lost: int = 0
+    bytes_dropped: int = 0
+    damaged: Tuple[Tuple[int, int, int], ...] = ()
+    torn_tail: Optional[Tuple[int, int]] = None
+    actions: Tuple[str, ...] = ()
+    summary: str = "clean (0 records)"
+
+    @property
+    def clean(self) -> bool:
+        """True when nothing was lost, cut or repaired."""
+        return not self.damaged and self.torn_tail is None and not self.actions
+
+    def __str__(self) -> str:
+        return self.summary
+
+    @classmethod
+    def _from_core(cls, d: dict) -> RecoveryReport:
+        return cls(
+            records=int(d["records"]),
+            records_lost=int(d["records_lost"]),
+            bytes_dropped=int(d["bytes_dropped"]),
+            damaged=tuple(tuple(x) for x in d["damaged"]),  # type: ignore[misc]
+            torn_tail=tuple(d["torn_tail"]) if d["torn_tail"] is not None else None,  # type: ignore[arg-type]
+            actions=tuple(d["actions"]),
+            summary=str(d["summary"]),
+        )
 
 
 class LocalEnsign:
@@ -53,9 +96,13 @@ class LocalEnsign:
         metrics_port: serve Prometheus metrics on this port (``0`` for a free one);
             ``None`` (the default) serves none.
         metrics_host: address of the metrics endpoint; ``None`` means ``host``.
+        repair: start even when data files are missing or damaged, repairing what can be
+            repaired (an empty log for a missing one, ``meta.json`` from the log's header);
+            every repair is listed in ``recovery.actions``.
 
     Errors when starting: ``OSError`` (port in use, data directory not writable or used
-    by another server), ``ValueError`` (bad arguments, corrupt data files).
+    by another server), ``ValueError`` (bad arguments, corrupt data files, or files
+    missing in a way that needs ``repair=True``).
     """
 
     def __init__(
@@ -72,6 +119,7 @@ class LocalEnsign:
         refresh_ttl: int | None = None,
         metrics_port: int | None = None,
         metrics_host: str | None = None,
+        repair: bool = False,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ValueError("host must be a non-empty string")
@@ -101,6 +149,7 @@ class LocalEnsign:
         self.refresh_ttl = refresh_ttl
         self.metrics_port = metrics_port
         self.metrics_host = metrics_host
+        self.repair = bool(repair)
         self._client_id = client_id
         self._client_secret = client_secret
         self._server: Any = None
@@ -126,6 +175,7 @@ class LocalEnsign:
             access_ttl=self.access_ttl,
             refresh_ttl=self.refresh_ttl,
             metrics_addr=self._metrics_addr(),
+            repair=self.repair,
         )
         return self
 
@@ -196,6 +246,11 @@ class LocalEnsign:
     def project_id(self) -> str:
         """The project's id (a ULID string)."""
         return str(self._started().project_id)
+
+    @property
+    def recovery(self) -> RecoveryReport:
+        """What recovery found and did at start (clean and empty in memory)."""
+        return RecoveryReport._from_core(self._started().recovery)
 
     def client(self, **kwargs: Any) -> Any:
         """An ``Ensign`` client set up for this server; ``kwargs`` override or add

@@ -10,10 +10,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ensign_server::storage::RecoveryReport;
 use ensign_server::{AuthConfig, ServerConfig, ServerError, ServerHandle};
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 struct Running {
     runtime: tokio::runtime::Runtime,
@@ -49,13 +51,14 @@ pub struct LocalServer {
     client_secret: Option<String>,
     project_id: String,
     metrics_url: Option<String>,
+    recovery: RecoveryReport,
 }
 
 #[pymethods]
 impl LocalServer {
     /// Starts a server and returns once it listens.
     #[new]
-    #[pyo3(signature = (host="127.0.0.1".to_string(), port=0, data_dir=None, auth=false, client_id=None, client_secret=None, http_port=0, worker_threads=2, access_ttl=None, refresh_ttl=None, metrics_addr=None))]
+    #[pyo3(signature = (host="127.0.0.1".to_string(), port=0, data_dir=None, auth=false, client_id=None, client_secret=None, http_port=0, worker_threads=2, access_ttl=None, refresh_ttl=None, metrics_addr=None, repair=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -70,6 +73,7 @@ impl LocalServer {
         access_ttl: Option<u64>,
         refresh_ttl: Option<u64>,
         metrics_addr: Option<String>,
+        repair: bool,
     ) -> PyResult<Self> {
         if !auth
             && (client_id.is_some()
@@ -100,6 +104,7 @@ impl LocalServer {
                 ..defaults
             }),
             metrics_addr,
+            repair,
             ..Default::default()
         };
         let running = crate::exiting::detach(py, move || -> PyResult<Running> {
@@ -124,6 +129,7 @@ impl LocalServer {
             client_secret: h.client_secret().map(str::to_string),
             project_id: h.project_id().to_string(),
             metrics_url: h.metrics_url(),
+            recovery: h.recovery().clone(),
             running: Mutex::new(Some(running)),
         })
     }
@@ -160,6 +166,29 @@ impl LocalServer {
     #[getter]
     fn metrics_url(&self) -> Option<&str> {
         self.metrics_url.as_deref()
+    }
+
+    /// What recovery found and did when the server opened its data directory: a dict
+    /// with `records`, `records_lost`, `bytes_dropped`, `damaged` (list of
+    /// `(start, end, records)`), `torn_tail` (`(start, end)` or None), `actions` and
+    /// `summary`.
+    #[getter]
+    fn recovery<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let r = &self.recovery;
+        let d = PyDict::new(py);
+        d.set_item("records", r.records)?;
+        d.set_item("records_lost", r.records_lost())?;
+        d.set_item("bytes_dropped", r.bytes_dropped())?;
+        let damaged: Vec<(u64, u64, u64)> = r
+            .damaged
+            .iter()
+            .map(|x| (x.start, x.end, x.records))
+            .collect();
+        d.set_item("damaged", damaged)?;
+        d.set_item("torn_tail", r.torn_tail)?;
+        d.set_item("actions", r.actions.clone())?;
+        d.set_item("summary", r.to_string())?;
+        Ok(d)
     }
 
     #[getter]

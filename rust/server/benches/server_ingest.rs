@@ -99,7 +99,7 @@ impl Stream for Requests {
                 return Poll::Pending;
             }
         }
-        let i = (self.sent as usize % 65_536) * 16;
+        let i = self.sent as usize * 16;
         self.sent += 1;
         let w = api::EventWrapper {
             topic_id: self.topic.clone(),
@@ -122,9 +122,11 @@ async fn one_stream(endpoint: String, topic: Bytes, event: Bytes, n: u64, window
         .await
         .unwrap();
     let mut client = EnsignClient::new(ch);
-    let mut ids = Vec::with_capacity(65_536 * 16);
-    for i in 0..65_536u64 {
-        ids.extend_from_slice(&[0u8; 8]);
+    // Every event gets its own local id: the server acks a repeated one as a re-send
+    // without storing it again (idempotence), which would measure another path.
+    let mut ids = Vec::with_capacity(n as usize * 16);
+    for i in 0..n {
+        ids.extend_from_slice(&[1u8; 8]);
         ids.extend_from_slice(&i.to_be_bytes());
     }
     let shared = Arc::new(Window {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub use crate::auth::ratelimit::RateLimit;
 pub use crate::listener::ConnectionLimits;
+use crate::storage::fs::FsHandle;
 
 /// How to run a local Ensign server. `Default` gives an in-memory, no-auth server on a
 /// free port of 127.0.0.1.
@@ -47,6 +48,21 @@ pub struct ServerConfig {
     pub metrics_addr: Option<String>,
     /// Connection limits and timeouts of both listeners (gRPC and auth HTTP).
     pub connections: ConnectionLimits,
+    /// Start even when data files are missing or damaged, repairing what can be
+    /// repaired (see `storage::datadir`); every repair is in the recovery report.
+    pub repair: bool,
+    /// Events of each publish stream remembered to recognise a client re-sending them on
+    /// a later stream (see `idempotence`; the index keeps 16 streams' worth in all);
+    /// 0 turns recognition off.
+    pub resend_window: usize,
+    /// Longest wait between two attempts to write the log again after a write failed
+    /// (a full disk); publishes are nacked meanwhile.
+    pub storage_retry_max: Duration,
+    /// Bytes read at a time when replaying the log at start.
+    pub replay_chunk: usize,
+    /// The file layer under the data directory: the operating system's, or in tests a
+    /// simulated disk (`storage::simfs::SimFs`).
+    pub storage_fs: FsHandle,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +84,11 @@ impl Default for ServerConfig {
             max_query_bytes: crate::ensql::MAX_QUERY_BYTES,
             metrics_addr: None,
             connections: ConnectionLimits::default(),
+            repair: false,
+            resend_window: crate::idempotence::DEFAULT_WINDOW,
+            storage_retry_max: Duration::from_secs(5),
+            replay_chunk: crate::storage::replay::CHUNK,
+            storage_fs: FsHandle::default(),
         }
     }
 }

@@ -4,9 +4,10 @@
 //! real server); EnSQL skips marked events unless `include_duplicates` is set.
 //!
 //! Concurrency: the rehash runs on the blocking pool. It copies the topic's index under
-//! the read lock, reads and hashes without locks, then replaces the marks under the
-//! write lock and sets the topic back to READY; both steps are logged before they are
-//! visible as done.
+//! the read lock, reads and hashes without locks, writes the marks to the log and waits
+//! until they are durable, and only then replaces them under the write lock (readers
+//! never see marks that a crash could take back) and sets the topic back to READY. If
+//! the marks cannot be stored the topic stays PENDING and is rehashed at the next start.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -167,14 +168,119 @@ pub fn spawn_rehash(storage: Arc<Storage>, topic: Arc<TopicEntry>) -> tokio::tas
         }
         let mut pairs: Vec<(Rlid, Rlid)> = marks.iter().map(|(d, o)| (*d, *o)).collect();
         pairs.sort();
+        let rt = tokio::runtime::Handle::current();
         let logged = storage.submit_meta(record::duplicates(&topic.key, &pairs));
+        if let Err(e) = rt.block_on(storage::wait(logged)) {
+            tracing::error!(
+                error = %e,
+                topic = %topic.key.ulid(),
+                "could not save deduplication marks; the topic stays PENDING"
+            );
+            return;
+        }
         topic.events.write().replace_duplicates(marks);
         let ready = save_topic(&storage, &topic, |t| t.status = TopicState::Ready as i32);
-        let rt = tokio::runtime::Handle::current();
-        for r in [logged, ready] {
-            if let Err(e) = rt.block_on(storage::wait(r)) {
-                tracing::error!(error = %e, "could not save deduplication marks");
-            }
+        if let Err(e) = rt.block_on(storage::wait(ready)) {
+            tracing::error!(error = %e, "could not save a topic's READY state");
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::fanout::Fanout;
+    use crate::idempotence::PublishedIndex;
+    use crate::storage::datadir::DirOptions;
+    use crate::storage::fs::FsHandle;
+    use crate::storage::simfs::{CrashMode, SimFs};
+    use crate::storage::{Body, DiskLog, DiskOptions, StoredEvent};
+
+    fn open(sim: &SimFs) -> (Arc<Storage>, crate::storage::replay::Recovered) {
+        let opts = DiskOptions {
+            dir: DirOptions {
+                fs: FsHandle(Arc::new(sim.clone())),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let (log, _, rec) = DiskLog::open(
+            Path::new("/d"),
+            Arc::new(Fanout::new(
+                16,
+                std::time::Duration::from_secs(60),
+                prometheus::IntCounter::new("e", "e").unwrap(),
+            )),
+            Arc::new(PublishedIndex::new(16)),
+            &opts,
+        )
+        .unwrap();
+        (Arc::new(Storage::Disk(log)), rec)
+    }
+
+    fn topic_with_copies() -> Arc<TopicEntry> {
+        let topic = TopicEntry::new(api::Topic {
+            id: Bytes::from_static(&[5; 16]),
+            name: "t".into(),
+            status: TopicState::Pending as i32,
+            deduplication: Some(api::Deduplication {
+                strategy: Strategy::Datagram as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        for (i, data) in ["a", "b", "a"].iter().enumerate() {
+            let event = api::Event {
+                data: Bytes::from_static(data.as_bytes()),
+                ..Default::default()
+            };
+            let w = api::EventWrapper {
+                event: event.encode_to_vec().into(),
+                ..Default::default()
+            };
+            topic.events.write().events.push(StoredEvent {
+                rlid: Rlid::new(1, i as u32 + 1),
+                body: Body::Mem(w.encode_to_vec().into()),
+            });
+        }
+        topic
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn marks_are_visible_only_once_durable() {
+        let sim = SimFs::new();
+        let (storage, _) = open(&sim);
+        let topic = topic_with_copies();
+        let created = storage.submit_meta(record::topic_create(&topic.meta.read()));
+        storage::wait(created).await.unwrap();
+        sim.set_fail_sync(true);
+        spawn_rehash(storage.clone(), topic.clone()).await.unwrap();
+        assert!(
+            topic.events.read().duplicates.is_empty(),
+            "marks not stored"
+        );
+        assert_eq!(topic.meta.read().status, TopicState::Pending as i32);
+        sim.set_fail_sync(false);
+        // The log refuses writes until its first retry is due (50 ms): try until then.
+        let mut tries = 0;
+        while topic.events.read().duplicates.is_empty() {
+            tries += 1;
+            assert!(tries < 100_000, "the log never took the marks");
+            spawn_rehash(storage.clone(), topic.clone()).await.unwrap();
+        }
+        let marks = topic.events.read().duplicates.clone();
+        assert_eq!(marks.get(&Rlid::new(1, 3)), Some(&Rlid::new(1, 1)));
+        assert_eq!(topic.meta.read().status, TopicState::Ready as i32);
+        // What readers saw is what a restart after a power cut finds.
+        let after = sim.crash(CrashMode::DropUnsynced);
+        storage.close();
+        let (_, rec) = open(&after);
+        let replayed = &rec.topics[&topic.key];
+        assert_eq!(replayed.duplicates, marks);
+        assert_eq!(replayed.topic.status, TopicState::Ready as i32);
+    }
 }

@@ -33,6 +33,13 @@ pub enum ServerError {
     /// A data file is damaged or not ours.
     #[error("data file {path} is corrupt: {reason}")]
     Corrupt { path: PathBuf, reason: String },
+    /// Data files are missing or damaged in a way that loses data; starting anyway needs
+    /// an explicit repair.
+    #[error(
+        "data file {path}: {reason}. To start anyway, repair the data directory \
+         (`pyensign-fast serve --repair`, `LocalEnsign(repair=True)`, `ServerConfig::repair`)"
+    )]
+    NeedsRepair { path: PathBuf, reason: String },
     /// Auth mode could not be set up (key generation, bad credentials...).
     #[error("auth setup failed: {0}")]
     Auth(String),
@@ -55,6 +62,14 @@ impl ServerError {
 
     /// True for data files that exist but cannot be read back.
     pub fn is_corrupt(&self) -> bool {
-        matches!(self, ServerError::Corrupt { .. })
+        matches!(
+            self,
+            ServerError::Corrupt { .. } | ServerError::NeedsRepair { .. }
+        )
+    }
+
+    /// True when starting with `repair` would get past this error.
+    pub fn needs_repair(&self) -> bool {
+        matches!(self, ServerError::NeedsRepair { .. })
     }
 }

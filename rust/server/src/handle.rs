@@ -23,12 +23,15 @@ use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::fanout::Fanout;
 use crate::grpc;
+use crate::idempotence::PublishedIndex;
 use crate::listener::accept::Protocol;
 use crate::listener::{Acceptor, ActivityLayer, ListenerCounts, ListenerStats};
 use crate::metrics::Metrics;
 use crate::monitoring;
 use crate::state::ServerState;
-use crate::storage::{replay::Recovered, DiskLog, Storage};
+use crate::storage::datadir::DirOptions;
+use crate::storage::replay::{Recovered, ReplayOptions};
+use crate::storage::{DiskLog, DiskOptions, RecoveryReport, Storage, StorageStats};
 use crate::topics::{TopicEntry, TopicTable};
 
 async fn resolve_host(host: &str, port: u16) -> Result<SocketAddr, ServerError> {
@@ -93,18 +96,39 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         config.subscriber_max_lag,
         metrics.subscriber_evictions.clone(),
     ));
-    let (storage, project_id, recovered) = match &config.data_dir {
-        None => (Storage::Memory, Ulid::new(), Recovered::default()),
+    let published = Arc::new(PublishedIndex::new(config.resend_window));
+    let (storage, project_id, mut recovered) = match &config.data_dir {
+        None => (
+            Storage::Memory,
+            Ulid::new(),
+            Recovered::new(config.resend_window),
+        ),
         Some(dir) => {
-            let (dir, fan) = (dir.clone(), fanout.clone());
-            let (log, project, rec) = tokio::task::spawn_blocking(move || DiskLog::open(&dir, fan))
-                .await
-                .map_err(|e| ServerError::Storage(e.to_string()))??;
+            let opts = DiskOptions {
+                dir: DirOptions {
+                    fs: config.storage_fs.clone(),
+                    repair: config.repair,
+                    replay: ReplayOptions {
+                        chunk: config.replay_chunk,
+                        resend_keys: PublishedIndex::index_capacity(config.resend_window),
+                    },
+                },
+                retry_max: config.storage_retry_max,
+            };
+            let (dir, fan, idx) = (dir.clone(), fanout.clone(), published.clone());
+            let (log, project, rec) =
+                tokio::task::spawn_blocking(move || DiskLog::open(&dir, fan, idx, &opts))
+                    .await
+                    .map_err(|e| ServerError::Storage(e.to_string()))??;
+            rec.report.log();
+            tracing::info!(dir = %log.dir().display(), recovery = %rec.report, "event log replayed");
             (Storage::Disk(log), project, rec)
         }
     };
     let storage = Arc::new(storage);
     let last_rlid = recovered.max_rlid;
+    published.restore(std::mem::take(&mut recovered.resend));
+    let recovery = Arc::new(std::mem::take(&mut recovered.report));
     let auth = match config.auth.clone() {
         None => None,
         Some(cfg) => {
@@ -132,7 +156,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let state = Arc::new(ServerState {
         project_id,
         topics: RwLock::new(table_from(recovered)),
-        broker: Broker::new(storage.clone(), fanout, last_rlid),
+        broker: Broker::new(storage.clone(), fanout, last_rlid, published),
         storage,
         info: Default::default(),
         auth: auth.clone(),
@@ -234,6 +258,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         grace: config.shutdown_grace,
         grpc_stats,
         http_stats,
+        recovery,
     })
 }
 
@@ -248,6 +273,7 @@ pub struct ServerHandle {
     grace: Duration,
     grpc_stats: Arc<ListenerStats>,
     http_stats: Arc<ListenerStats>,
+    recovery: Arc<RecoveryReport>,
 }
 
 impl std::fmt::Debug for ServerHandle {
@@ -324,6 +350,26 @@ impl ServerHandle {
             .as_ref()
             .and_then(|a| a.limiter.as_ref())
             .map_or(0, |l| l.limited())
+    }
+
+    /// What recovery found and did when this server opened its data directory (clean,
+    /// and empty, in memory mode).
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// Re-sent events recognised and acked without being stored again (see
+    /// `idempotence`), since start.
+    pub fn recognised_resends(&self) -> u64 {
+        self.state.broker.published.recognised()
+    }
+
+    /// Health counters of the durable log; `None` in memory mode.
+    pub fn storage_stats(&self) -> Option<&StorageStats> {
+        match &*self.state.storage {
+            Storage::Disk(log) => Some(log.stats()),
+            Storage::Memory => None,
+        }
     }
 
     /// An access token with the given permissions and lifetime (negative: already

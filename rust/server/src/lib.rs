@@ -20,6 +20,7 @@ pub mod event_index;
 pub mod fanout;
 pub mod grpc;
 pub mod handle;
+pub mod idempotence;
 pub mod info;
 pub mod listener;
 pub mod metrics;

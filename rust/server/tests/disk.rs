@@ -109,7 +109,7 @@ async fn restart_keeps_project_topics_and_events() {
 }
 
 #[tokio::test]
-async fn torn_tail_is_cut_and_corruption_is_reported() {
+async fn torn_tail_is_cut_and_damage_is_skipped_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     let h = start(disk(dir.path())).await;
     let mut c = connect(&h.endpoint()).await;
@@ -117,29 +117,40 @@ async fn torn_tail_is_cut_and_corruption_is_reported() {
     publish_n(&mut c, &t, 0, 20).await;
     bounded(h.shutdown()).await;
     let log = dir.path().join("events.log");
-    let clean_len = std::fs::metadata(&log).unwrap().len();
-    // A write cut short by a crash: a header promising more than is there.
+    let clean = std::fs::read(&log).unwrap();
+    // A write cut short by a crash: the first bytes of a copy of the last record.
+    let last = clean.len() - 200;
     let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-    f.write_all(&[200, 0, 0, 0, 1, 2, 3, 4, 1, 9, 9]).unwrap();
+    let header = &clean[clean.len() - 4096.min(clean.len() - 32)..];
+    let start_of_record = header
+        .windows(4)
+        .rposition(|w| w == ensign_server::storage::record::SYNC.to_le_bytes())
+        .unwrap();
+    f.write_all(&header[start_of_record..][..20]).unwrap();
     drop(f);
     let h = start(disk(dir.path())).await;
     let mut c = connect(&h.endpoint()).await;
     assert_eq!(all_events(&mut c, "orders").await.len(), 20);
+    let torn = h.recovery().torn_tail.expect("a torn tail");
+    assert_eq!(torn, (clean.len() as u64, clean.len() as u64 + 20));
+    assert!(h.recovery().damaged.is_empty());
     bounded(h.shutdown()).await;
-    assert_eq!(std::fs::metadata(&log).unwrap().len(), clean_len);
+    assert_eq!(std::fs::read(&log).unwrap(), clean);
 
-    // A flipped byte in the middle is corruption, never silently skipped.
-    let mut bytes = std::fs::read(&log).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0xff;
+    // A flipped byte in the middle loses that record only, and says so.
+    let mut bytes = clean.clone();
+    bytes[last] ^= 0xff;
     std::fs::write(&log, &bytes).unwrap();
-    let err = ensign_server::start(disk(dir.path())).await.unwrap_err();
-    assert!(err.is_corrupt(), "{err:?}");
-    assert!(err.to_string().contains("events.log"), "{err}");
+    let h = start(disk(dir.path())).await;
+    let mut c = connect(&h.endpoint()).await;
+    assert_eq!(all_events(&mut c, "orders").await.len(), 19);
+    assert_eq!(h.recovery().records_lost(), 1, "{}", h.recovery());
+    bounded(h.shutdown()).await;
 
     std::fs::write(dir.path().join("meta.json"), b"{not json").unwrap();
     let err = ensign_server::start(disk(dir.path())).await.unwrap_err();
     assert!(err.is_corrupt(), "{err:?}");
+    assert!(err.to_string().contains("meta.json"), "{err}");
 }
 
 #[tokio::test]

@@ -142,6 +142,7 @@ struct InFlight {
     receipt: Receipt,
     local_ids: Vec<Bytes>,
     deleted: Vec<usize>,
+    duplicates: Vec<(usize, u64)>,
     committed: Timestamp,
 }
 
@@ -186,11 +187,14 @@ impl Inner {
             })));
     }
 
-    /// Answers a committed batch in order: acks, and nacks for destroyed topics.
+    /// Answers a committed batch in order: acks, and nacks for destroyed topics. A
+    /// re-sent event is acked once its batch is durable if the batch that stored it
+    /// first was stored (`idempotence`).
     fn answer(
         &mut self,
         local_ids: Vec<Bytes>,
         deleted: &[usize],
+        duplicates: &[(usize, u64)],
         result: Result<Timestamp, StorageError>,
     ) {
         if let Err(e) = &result {
@@ -199,13 +203,21 @@ impl Inner {
         }
         let mut del = deleted.iter().peekable();
         let mut acked = 0;
+        let mut dup = duplicates.iter().peekable();
         for (i, id) in local_ids.into_iter().enumerate() {
             if del.peek() == Some(&&i) {
                 del.next();
                 self.nack(id, Code::TopicDeleted, "");
                 continue;
             }
+            let first_lost = dup
+                .next_if(|(d, _)| *d == i)
+                .is_some_and(|&(_, first)| self.state.broker.published.failed(first));
             match &result {
+                Ok(_) if first_lost => {
+                    tracing::error!("a re-sent event's first copy was not stored");
+                    self.nack(id, Code::Internal, "");
+                }
                 Ok(ts) => {
                     acked += 1;
                     self.counts.acks += 1;
@@ -224,6 +236,7 @@ impl Inner {
     /// Validates one event (checks and messages of semantics §4.3).
     fn accept(&mut self, mut w: api::EventWrapper, batch: &mut Batch) {
         let local_id = std::mem::take(&mut w.local_id);
+        let resend_id = <[u8; 16]>::try_from(&local_id[..]).unwrap_or_default();
         if w.topic_id.is_empty() {
             return self.nack(local_id, Code::TopicUnknown, "no topic id specified");
         }
@@ -243,7 +256,11 @@ impl Inner {
         if batch.topics.last() != Some(&key) && !batch.topics.contains(&key) {
             batch.topics.push(key);
         }
-        batch.events.push(PendingEvent { topic, wrapper: w });
+        batch.events.push(PendingEvent {
+            topic,
+            wrapper: w,
+            local_id: resend_id,
+        });
         batch.local_ids.push(local_id);
     }
 
@@ -309,13 +326,19 @@ impl Inner {
         let (events, local_ids) = (batch.events, batch.local_ids);
         let ticket = self.state.broker.commit(events, &self.publisher);
         match ticket.receipt {
-            None => self.answer(local_ids, &ticket.deleted, Ok(ticket.committed)),
+            None => self.answer(
+                local_ids,
+                &ticket.deleted,
+                &ticket.duplicates,
+                Ok(ticket.committed),
+            ),
             Some(receipt) => {
                 self.inflight_events += local_ids.len();
                 self.inflight.push_back(InFlight {
                     receipt,
                     local_ids,
                     deleted: ticket.deleted,
+                    duplicates: ticket.duplicates,
                     committed: ticket.committed,
                 });
             }
@@ -341,7 +364,7 @@ impl Inner {
                 let res = res
                     .unwrap_or(Err(StorageError::Closed))
                     .map(|()| done.committed);
-                self.answer(done.local_ids, &done.deleted, res);
+                self.answer(done.local_ids, &done.deleted, &done.duplicates, res);
             }
             if !self.outbox.is_empty() {
                 continue;

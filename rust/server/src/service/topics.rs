@@ -84,13 +84,21 @@ pub async fn create_topic(
         if table.get(&id).is_some() {
             return Err(Status::internal("could not process create topic request"));
         }
-        let receipt = state.storage.submit_meta(record::topic_put(&topic));
-        table.insert(TopicEntry::new(topic.clone()));
-        receipt
+        let receipt = state.storage.submit_meta(record::topic_create(&topic));
+        let entry = TopicEntry::new(topic.clone());
+        table.insert(entry.clone());
+        (receipt, entry)
     };
-    storage::wait(receipt)
-        .await
-        .map_err(internal(state, "could not process create topic request"))?;
+    if let Err(e) = storage::wait(receipt.0).await {
+        // Not stored (the log cannot be written): later events for it are refused. Any
+        // stored meanwhile are kept by recovery in a topic named recovered-<id>.
+        receipt
+            .1
+            .deleted
+            .store(true, std::sync::atomic::Ordering::Release);
+        state.topics.write().remove(&receipt.1.key.ulid());
+        return Err(internal(state, "could not process create topic request")(e));
+    }
     Ok(topic)
 }
 

@@ -3,18 +3,31 @@
 //!
 //! * Memory mode keeps each stored `EventWrapper` as encoded bytes (`Body::Mem`), sliced
 //!   out of one buffer per committed batch (one allocation per batch, not per event).
-//! * Disk mode appends every change (events, topic puts and deletes, duplicate marks) to
-//!   one append-only log (`record`), written by one writer thread with group commit
-//!   (`disk`): a batch of writes, one `fdatasync`, then every waiter of the batch is told.
-//!   The index keeps each event's file position (`Body::Disk`); reads use `pread`.
+//! * Disk mode appends every change (events, topic creates, puts and deletes, duplicate
+//!   marks) to one append-only log (`record`), written by one writer thread with group
+//!   commit (`disk`, `writer`): a batch of writes, one `fdatasync`, then every waiter of
+//!   the batch is told. The index keeps each event's file position (`Body::Disk`); reads
+//!   use `pread`. `datadir` opens the directory, `replay` and `apply` rebuild the state
+//!   from the log, losing only damaged records and saying so (`report`).
+//! * All file access goes through `fs::StorageFs`; `simfs` is a simulated disk for tests
+//!   (power cuts that lose unsynced writes, full disks).
 //!
 //! Concurrency: `TopicEvents` sits behind the topic's own `RwLock`. Appends happen in
 //! RLID order: under the broker's append lock (memory) or on the writer thread in queue
 //! order (disk); readers copy a range of index entries and release the lock before I/O.
 
+mod apply;
+pub mod datadir;
 pub mod disk;
+pub mod fs;
 pub mod record;
 pub mod replay;
+pub mod report;
+pub mod simfs;
+mod writer;
+
+#[cfg(test)]
+mod replay_tests;
 
 use std::sync::Arc;
 
@@ -22,7 +35,8 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 pub use crate::event_index::{Body, StoredEvent, TopicEvents};
-pub use disk::{DiskLog, EventJob, StoredRef};
+pub use disk::{DiskLog, DiskOptions, EventJob, StorageStats, StoredRef};
+pub use report::{DamagedRange, RecoveryReport};
 
 /// Storage failures, as seen by RPC handlers.
 #[derive(Debug, Clone, thiserror::Error)]

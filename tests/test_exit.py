@@ -1,0 +1,133 @@
+"""Interpreter exit with the core's threads still alive: the process must end cleanly.
+
+CPython up to 3.13 ends a thread that takes the GIL back after finalization began with
+``pthread_exit``; doing that through the core's Rust frames crashed the process
+(SIGSEGV at exit, seen with a blocking client on 3.13). Each case runs a script in a
+fresh interpreter whose finalization is held open by a slow ``__del__`` (so threads
+finish their waits during it) and checks the exit status and output. The scripts run
+with this interpreter and, when pyenv has it, with CPython 3.13 (the wheel is abi3).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from pyensign_fast import _core
+
+PACKAGE_ROOT = pathlib.Path(__import__("pyensign_fast").__file__).resolve().parent.parent
+
+# Keeps finalization open for a while after `atexit` ran: module globals are cleared
+# then, and this one's __del__ sleeps with the GIL released.
+HOLD_FINALIZATION = """
+import time as _time
+
+class _Slow:
+    def __del__(self):
+        _time.sleep(0.3)
+
+_slow = _Slow()
+"""
+
+SCRIPTS = {
+    # Daemon threads blocked in the core's GIL-free wait, not known to the package.
+    # The extension is loaded on its own (other interpreters may lack the package's
+    # Python dependencies).
+    "raw-waiters": """
+import importlib.machinery, importlib.util, os, threading
+
+loader = importlib.machinery.ExtensionFileLoader("_core", os.environ["CORE_PATH"])
+_core = importlib.util.module_from_spec(importlib.util.spec_from_loader("_core", loader))
+loader.exec_module(_core)
+
+def spin():
+    n = _core.Notifier()
+    while True:
+        n.wait(0.001)
+
+for _ in range(4):
+    threading.Thread(target=spin, daemon=True).start()
+print("ok", flush=True)
+""",
+    # A blocking client left open (its callback thread and notifier thread alive),
+    # with a publish whose ack callback runs on that thread.
+    "open-sync-client": """
+from pyensign_fast.server import LocalEnsign
+from pyensign_fast.sync import Ensign, Event
+
+server = LocalEnsign().start()
+client = Ensign(endpoint=server.endpoint, insecure=True, auth_url="")
+client.create_topic("t")
+acks = []
+for i in range(100):
+    client.publish("t", Event(b"x", "text/plain"), on_ack=acks.append)
+client.flush()
+print("ok", len(acks), flush=True)
+""",
+    # An asyncio program that never closes its client or the server.
+    "unclosed-async-client": """
+import asyncio
+from pyensign_fast import Ensign, Event
+from pyensign_fast.server import LocalEnsign
+
+server = LocalEnsign().start()
+
+async def main():
+    client = Ensign(endpoint=server.endpoint, insecure=True, auth_url="")
+    await client.create_topic("t")
+    async def on_ack(ack):
+        pass
+    for _ in range(100):
+        await client.publish("t", Event(b"x", "text/plain"), on_ack=on_ack)
+    await client.flush()
+    print("ok", flush=True)
+
+asyncio.run(main())
+""",
+}
+
+EXPECTED = {"raw-waiters": "ok", "open-sync-client": "ok 100", "unclosed-async-client": "ok"}
+
+
+def _interpreters() -> list[str]:
+    found = [sys.executable]
+    pyenv = pathlib.Path(os.environ.get("PYENV_ROOT", "~/.pyenv")).expanduser()
+    for candidate in sorted(pyenv.glob("versions/3.13*/bin/python3")):
+        if candidate.is_file() and shutil.which(str(candidate)):
+            found.append(str(candidate))
+            break
+    return found
+
+
+@pytest.mark.parametrize("python", _interpreters(), ids=lambda p: pathlib.Path(p).parts[-3])
+@pytest.mark.parametrize("case", sorted(SCRIPTS))
+def test_exit_is_clean(case: str, python: str) -> None:
+    if python != sys.executable and case != "raw-waiters":
+        probe = subprocess.run(
+            [python, "-c", "import pyensign_fast.server, pyensign_fast.sync"],
+            env={**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)},
+            capture_output=True,
+            timeout=60,
+        )
+        if probe.returncode != 0:
+            pytest.skip(f"{python} cannot import the package: {probe.stderr[-200:]!r}")
+    script = textwrap.dedent(SCRIPTS[case]) + HOLD_FINALIZATION
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PACKAGE_ROOT),
+        "PYTHONFAULTHANDLER": "1",
+        "CORE_PATH": _core.__file__,
+    }
+    for attempt in range(3):  # the window is racy: a crash showed up within 3 runs
+        done = subprocess.run(
+            [python, "-c", script], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, (attempt, done.returncode, done.stderr[-2000:])
+        assert done.stdout.split("\n")[0] == EXPECTED[case]
+        assert "Fatal Python error" not in done.stderr
