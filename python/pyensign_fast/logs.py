@@ -28,7 +28,10 @@ import sys
 import threading
 from typing import Any, Dict, List, Optional, Tuple
 
-from pyensign_fast import _core
+# _bridge registers the atexit hook after which threads that finish a GIL-free wait park
+# instead of re-entering the exiting interpreter (rust/python/src/exiting.rs): the log
+# thread waits that way too, also in programs that only run a LocalEnsign.
+from pyensign_fast import _bridge, _core  # noqa: F401
 
 __all__ = [
     "ENV_FILTER",
