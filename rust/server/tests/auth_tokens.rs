@@ -96,8 +96,11 @@ fn a_cached_token_still_expires() {
     let t = token(&a);
     assert!(ok(&a, &t, T0 + 30));
     assert_eq!(a.cached_tokens(), 1, "verified once, then cached");
+    assert_eq!(a.cache_hits(), 0);
     assert!(ok(&a, &t, T0 + 59), "served from the cache");
+    assert_eq!(a.cache_hits(), 1, "the second check skips the signature");
     assert!(!ok(&a, &t, T0 + 60), "the cache must not outlive exp");
+    assert_eq!(a.cache_hits(), 1, "an expired entry is no hit");
     assert!(!ok(&a, &t, T0 + 600));
     let other = token(&a);
     assert!(ok(&a, &other, T0 + 1));

@@ -16,6 +16,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
@@ -56,6 +57,8 @@ pub struct Auth {
     pub limiter: Option<Limiter>,
     /// Verified access tokens: their claims and `exp`.
     cache: Mutex<HashMap<String, (Claims, i64)>>,
+    /// Verifications answered from `cache` (no RSA check): what the cache is for.
+    cache_hits: AtomicU64,
     /// Ids of revoked API keys.
     revoked: Mutex<HashSet<String>>,
     /// API key id → its last login or refresh, as Quarterdeck reports it.
@@ -88,6 +91,7 @@ impl Auth {
             limiter: config.rate_limit.map(Limiter::new),
             config,
             cache: Mutex::new(HashMap::new()),
+            cache_hits: AtomicU64::new(0),
             revoked: Mutex::new(HashSet::new()),
             last_used: Mutex::new(HashMap::new()),
         })
@@ -130,7 +134,10 @@ impl Auth {
     pub fn verify_access_at(&self, token: &str, now: i64) -> Option<Claims> {
         let cached = self.cache.lock().get(token).cloned();
         let claims = match cached {
-            Some((claims, exp)) if now < exp => claims,
+            Some((claims, exp)) if now < exp => {
+                self.cache_hits.fetch_add(1, Ordering::Relaxed);
+                claims
+            }
             _ => self.verify_uncached(token, now)?,
         };
         (!self.revoked.lock().contains(&claims.sub)).then_some(claims)
@@ -157,6 +164,12 @@ impl Auth {
     #[doc(hidden)]
     pub fn cached_tokens(&self) -> usize {
         self.cache.lock().len()
+    }
+
+    /// Verifications answered from the cache so far.
+    #[doc(hidden)]
+    pub fn cache_hits(&self) -> u64 {
+        self.cache_hits.load(Ordering::Relaxed)
     }
 
     /// The key with these credentials (POST /v1/authenticate), unless revoked. The
