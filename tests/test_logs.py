@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from pyensign_fast import logs
+from pyensign_fast import _core, logs
 from pyensign_fast.events import Event
 from pyensign_fast.server import LocalEnsign
 
@@ -124,6 +124,26 @@ def test_pyensign_fast_log_overrides_the_derived_filter(monkeypatch, restore_fil
     with pytest.raises(ValueError, match="invalid log filter"):
         logs.refresh_filter()
     monkeypatch.delenv(logs.ENV_FILTER)
+
+
+def test_a_full_queue_drops_counts_and_says_so(caplog):
+    logs.install()
+    logs.flush()
+    before = logs.dropped()
+    capacity = _core._LOGS_CAPACITY
+    caplog.set_level(logging.WARNING, logger="pyensign_fast")
+    # Emitted while this thread holds the GIL: the drain thread cannot take any meanwhile.
+    _core._logs_emit(capacity + 100, "filling the queue")
+    logs.flush()
+    assert logs.dropped() - before == 100
+    got = [r for r in caplog.records if r.getMessage() == "filling the queue i=" + str(0)]
+    assert got and got[0].name == "pyensign_fast.client.logs"
+    forwarded = [r for r in caplog.records if r.getMessage().startswith("filling the queue")]
+    assert len(forwarded) == capacity
+    dropped = [r.getMessage() for r in caplog.records if "were dropped" in r.getMessage()]
+    assert dropped == [
+        f"100 log record(s) of the Rust core were dropped: the log queue ({capacity}) was full"
+    ]
 
 
 def test_levels_map_to_pythons():

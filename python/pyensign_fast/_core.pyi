@@ -33,6 +33,9 @@ def _logs_dropped() -> int:
     """Records dropped because the queue was full."""
 
 def _logs_after_fork() -> None: ...
+def _logs_emit(n: int, message: str) -> None:
+    """Emit ``n`` WARN records holding the GIL (tests fill the queue with it)."""
+
 def gc_track(obj: Any) -> None:
     """Track ``obj`` with the cyclic GC again (no-op if tracked or not a GC object)."""
 

@@ -197,6 +197,15 @@ fn _logs_dropped() -> u64 {
     QUEUE.dropped.load(Ordering::Relaxed)
 }
 
+/// Emits `n` WARN records with target `_core::logs` from this thread, holding the GIL
+/// (so the drain thread cannot take any meanwhile): tests use it to fill the queue.
+#[pyfunction]
+fn _logs_emit(n: usize, message: &str) {
+    for i in 0..n {
+        tracing::warn!(i, "{message}");
+    }
+}
+
 /// In a forked child only the forking thread exists: a queue lock held by another
 /// thread of the parent at fork time would never be released.
 #[pyfunction]
@@ -214,6 +223,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_logs_take, m)?)?;
     m.add_function(wrap_pyfunction!(_logs_dropped, m)?)?;
     m.add_function(wrap_pyfunction!(_logs_after_fork, m)?)?;
+    m.add_function(wrap_pyfunction!(_logs_emit, m)?)?;
     m.add("_LOGS_CAPACITY", CAPACITY)?;
     Ok(())
 }
