@@ -90,9 +90,31 @@ async def main():
 
 asyncio.run(main())
 """,
+    # Only servers (no client): the log thread keeps forwarding records (each start and
+    # stop logs at INFO) from a daemon thread while the interpreter exits.
+    "server-log-thread": """
+import logging, threading
+from pyensign_fast.server import LocalEnsign
+
+logging.getLogger("pyensign_fast.server").setLevel(logging.INFO)
+logging.getLogger("pyensign_fast.server").addHandler(logging.NullHandler())
+
+def churn():
+    while True:
+        LocalEnsign().start().stop()
+
+threading.Thread(target=churn, daemon=True).start()
+server = LocalEnsign().start()
+print("ok", flush=True)
+""",
 }
 
-EXPECTED = {"raw-waiters": "ok", "open-sync-client": "ok 100", "unclosed-async-client": "ok"}
+EXPECTED = {
+    "raw-waiters": "ok",
+    "open-sync-client": "ok 100",
+    "unclosed-async-client": "ok",
+    "server-log-thread": "ok",
+}
 
 
 def _interpreters() -> list[str]:

@@ -36,7 +36,14 @@ async def test_a_million_events_each_acked_exactly_once(server):
         # every one has run.
         assert len(acked) + len(nacks) == n
         info = await c.info()
+        stats = c.stats()
     assert nacks == []
+    # The client's statistics match the truth.
+    assert stats["published"] == n and stats["acked"] == len(acked)
+    assert stats["acked"] + stats["nacked"] == stats["published"]
+    assert stats["in_flight"] == 0 and stats["ack_latency_count"] == n
+    assert 0 < stats["ack_latency_p50_us"] <= stats["ack_latency_p99_us"]
+    assert stats["bytes_sent"] >= n * len(PAYLOAD) and stats["reconnects"] == 0
     assert len(acked) == n
     assert info.events == n
 

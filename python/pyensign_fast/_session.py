@@ -10,8 +10,9 @@ Publishing: :func:`publish_args` applies pyensign's argument checks;
 and the in-flight window has room (the common case: nothing to wait for, no generator),
 and otherwise returns a *plan* (see :mod:`pyensign_fast._topics_api`) that resolves the
 topic and waits for room; the asyncio client drives it with ``drive_async``, the blocking
-one with ``drive_sync``. This is the one place to extend admission (statistics, spans,
-an ``on_full`` policy).
+one with ``drive_sync``. This is the one place to extend admission: ``on_full="error"``
+(``whole=True``) admits a batch whole or raises :class:`EnsignBufferFullError` with
+nothing of it sent.
 
 At interpreter exit, one WARNING on the ``pyensign_fast`` logger reports how many
 published events still had no outcome (nothing is flushed then: the program chose to
@@ -27,7 +28,11 @@ import logging
 import weakref
 from typing import Any, Callable, Dict, Generator, List, Optional, Sequence
 
-from pyensign_fast.exceptions import EnsignClientClosingError, UnknownTopicError
+from pyensign_fast.exceptions import (
+    EnsignBufferFullError,
+    EnsignClientClosingError,
+    UnknownTopicError,
+)
 from pyensign_fast.topics import TopicCache
 
 __all__ = ["Session", "publish_args"]
@@ -90,17 +95,32 @@ class Session:
         on_nack: Any,
         notifier: Any,
         ensure_exists: Optional[EnsurePlan] = None,
+        whole: bool = False,
     ) -> Optional[Plan]:
         """Admits ``batch`` (already checked by :func:`publish_args`). Returns ``None`` when
-        all of it was admitted at once, else the plan that admits the rest."""
+        all of it was admitted at once, else the plan that admits the rest. With ``whole``
+        (``on_full="error"``), all of the batch is admitted or :class:`EnsignBufferFullError`
+        is raised with nothing of it sent (the plan then only resolves the topic)."""
         self.check_open()
         topic_id = self._topic_ids.get(topic)
         if topic_id is not None:
-            handle, n = self.core.publish(topic_id, batch, 0, None, on_ack, on_nack, notifier)
+            handle, n = self.core.publish(
+                topic_id, batch, 0, None, on_ack, on_nack, notifier, whole
+            )
             if n == len(batch):
                 return None
-            return self._admit_rest(topic, batch, on_ack, on_nack, notifier, handle, n)
-        return self._admit_rest(topic, batch, on_ack, on_nack, notifier, None, 0, ensure_exists)
+            if whole and n == 0:
+                raise self._full(len(batch))
+            return self._admit_rest(topic, batch, on_ack, on_nack, notifier, handle, n, None, whole)
+        return self._admit_rest(
+            topic, batch, on_ack, on_nack, notifier, None, 0, ensure_exists, whole
+        )
+
+    def _full(self, n: int) -> EnsignBufferFullError:
+        return EnsignBufferFullError(
+            f"the in-flight window has no room for {n} more event(s) "
+            f"({self.core.pending()} without an outcome); nothing of this call was sent"
+        )
 
     def _admit_rest(
         self,
@@ -112,13 +132,14 @@ class Session:
         handle: Any,
         n: int,
         ensure_exists: Optional[EnsurePlan] = None,
+        whole: bool = False,
     ) -> Plan:
         core = self.core
         total = len(batch)
         done = 0
         if handle is None:
             topic_id = yield from self._resolve(topic, ensure_exists)
-            handle, n = core.publish(topic_id, batch, 0, None, on_ack, on_nack, notifier)
+            handle, n = core.publish(topic_id, batch, 0, None, on_ack, on_nack, notifier, whole)
         else:
             topic_id = self._topic_ids[topic]
         while True:
@@ -129,8 +150,10 @@ class Session:
                 done += n
                 if done >= total:
                     return
+                if whole:
+                    raise self._full(total)
                 yield core.wait_for_room, ()
-            _, n = core.publish(topic_id, batch, done, handle, on_ack, on_nack, notifier)
+            _, n = core.publish(topic_id, batch, done, handle, on_ack, on_nack, notifier, whole)
 
     def _resolve(self, topic: str, ensure_exists: Optional[EnsurePlan]) -> Plan:
         """The publish stream's id of ``topic`` (a name or an ID), cached."""

@@ -86,6 +86,7 @@ class StreamsAPI:
 
     _core: Any
     _session: Any
+    _tracing: Any
     topics: Any
 
     def subscribe(
@@ -135,6 +136,11 @@ class StreamsAPI:
         group = _encode_group(consumer_group)
         self._session.check_open()
         core = _core.Subscription(self._core, names, sql, qparams, group)
+        traced = self._tracing
+        if traced is not None:
+            from pyensign_fast.tracing import TracedSubscription
+
+            return TracedSubscription(core, traced, ", ".join(topics))
         return Subscription(core)
 
     async def query(

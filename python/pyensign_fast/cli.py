@@ -11,6 +11,7 @@ the exit code. Add a subcommand by appending an entry. The client commands (``pu
     pyensign-fast serve [--host H] [--port 5356] [--data-dir DIR [--repair] | --memory] [--auth]
                         [--access-ttl SECONDS] [--refresh-ttl SECONDS]
                         [--metrics-addr HOST:PORT]
+                        [--log-level error|warn|info|debug] [--log-format text|json]
 
 Once it listens it prints ``Ensign server listening on HOST:PORT`` (and, with ``--auth``,
 ``auth url: ...``, ``client id: ...``, ``client secret: ...``; with metrics,
@@ -18,6 +19,9 @@ Once it listens it prints ``Ensign server listening on HOST:PORT`` (and, with ``
 log replay found) and flushes stdout. Prometheus metrics are off
 unless ``--metrics-addr`` is given or ``ENSIGN_MONITORING_ENABLED`` is true (then at
 ``ENSIGN_MONITORING_BIND_ADDR``, default ``:1205``; an empty host means ``--host``).
+The server's logs go to stderr at ``--log-level`` (default ``ENSIGN_LOG_LEVEL``, else
+``warn``) as text or, with ``--log-format json``, one JSON object per line (see
+:mod:`pyensign_fast.logs`); at ``info`` the listening line is also a log record.
 """
 
 from __future__ import annotations
@@ -95,6 +99,34 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="start even if data files are missing or damaged, repairing what can be",
     )
+    p.add_argument(
+        "--log-level",
+        type=_log_level,
+        default=None,
+        help="log to stderr at this level: error, warn, info, debug "
+        "(default: ENSIGN_LOG_LEVEL, else warn)",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="stderr log format: text, or json (one object per line)",
+    )
+
+
+LOG_LEVELS = ("error", "warn", "info", "debug")
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().lower()
+    level = {"warning": "warn", "trace": "debug", "fatal": "error", "panic": "error"}.get(
+        level, level
+    )
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"invalid log level {text!r}: want one of {', '.join(LOG_LEVELS)}"
+        )
+    return level
 
 
 def _metrics_addr(args: argparse.Namespace) -> Optional[Tuple[str, int]]:
@@ -123,9 +155,13 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     try:
         metrics = _metrics_addr(args)
-    except ValueError as e:
+        level = args.log_level or _log_level(os.environ.get("ENSIGN_LOG_LEVEL") or "warn")
+    except (ValueError, argparse.ArgumentTypeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    from pyensign_fast import logs
+
+    logs.to_stderr("pyensign_fast.server", level, args.log_format)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -167,11 +203,14 @@ def _serve(args: argparse.Namespace) -> int:
             if args.data_dir and not args.memory:
                 print(f"recovery: {server.recovery}")
             sys.stdout.flush()
+            logs.flush()  # the startup records (the listening line at info) come out now
             while not stop.wait(0.5):
                 pass
-            print("shutting down", file=sys.stderr)
+            if args.log_format == "text":  # JSON stderr stays JSON lines only
+                print("shutting down", file=sys.stderr)
         finally:
             server.stop()
+            logs.flush()
         return 0
     finally:
         for sig, handler in previous.items():

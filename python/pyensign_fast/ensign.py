@@ -17,13 +17,14 @@ import asyncio
 import json
 import os
 from datetime import timedelta
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Dict, Optional, Union
 
-from pyensign_fast import _bridge, _core
+from pyensign_fast import _bridge, _core, logs, tracing
 from pyensign_fast._session import Session, publish_args
 from pyensign_fast._streams_api import StreamsAPI
 from pyensign_fast._topics_api import TopicsAPI, drive_async
 from pyensign_fast.decorators import authenticate, publisher, subscriber  # noqa: F401 - pyensign's import path
+from pyensign_fast.stats import StatsReporter
 from pyensign_fast.topics import TopicCache
 from pyensign_fast.version import user_agent
 
@@ -85,7 +86,15 @@ class Ensign(TopicsAPI, StreamsAPI):
         reconnect_timeout: Union[float, timedelta] = 300.0,
         max_inflight_events: int = 8192,
         max_inflight_bytes: int = 64 * 1024 * 1024,
+        on_full: str = "block",
+        stats_interval: Optional[float] = None,
+        on_stats: Optional[Callable[[Dict[str, Any]], Any]] = None,
+        otel: Optional[bool] = None,
     ) -> None:
+        if on_full not in ("block", "error"):
+            raise ValueError('on_full must be "block" or "error"')
+        if (stats_interval is None) != (on_stats is None):
+            raise ValueError("stats_interval and on_stats go together")
         # go-ensign's environment applies where the argument was left at its default.
         if endpoint == DEFAULT_ENDPOINT and os.environ.get("ENSIGN_ENDPOINT"):
             endpoint = os.environ["ENSIGN_ENDPOINT"]
@@ -140,6 +149,13 @@ class Ensign(TopicsAPI, StreamsAPI):
             user_agent=user_agent(),
         )
         self._session = Session(self._core, self.topics)
+        self._whole = on_full == "error"
+        self._window = (max_inflight_events, max_inflight_bytes)
+        self._tracing = tracing.for_client(otel)
+        logs.install()
+        self._stats_reporter: Optional[StatsReporter] = None
+        if on_stats is not None and stats_interval is not None:
+            self._stats_reporter = StatsReporter(self, stats_interval, on_stats)
 
     @property
     def _closed(self) -> bool:
@@ -167,9 +183,14 @@ class Ensign(TopicsAPI, StreamsAPI):
         by the client (``TIMEOUT`` after the reconnect timeout, ``UNPROCESSED`` when the
         client closes first). ``on_ack``/``on_nack`` apply to the events of this call;
         they may be functions or coroutine functions (run eagerly: no task unless they
-        suspend). Waits only while the in-flight window is full. Every event is checked
-        before any is sent: a bad one raises and none of the call is published."""
+        suspend). Waits only while the in-flight window is full (``on_full="block"``,
+        the default); with ``on_full="error"`` raises ``EnsignBufferFullError`` instead,
+        before anything of the call is sent. Every event is checked before any is sent:
+        a bad one raises and none of the call is published."""
         batch = publish_args(topic, events)
+        if self._tracing is not None:
+            with self._tracing.publish_span(topic, batch):
+                return await self._publish(topic, batch, on_ack, on_nack, ensure_exists)
         plan = self._session.publish(
             topic,
             batch,
@@ -177,9 +198,37 @@ class Ensign(TopicsAPI, StreamsAPI):
             on_nack,
             _bridge.get_bridge().notifier,
             self._p_ensure_topic_exists if ensure_exists else None,
+            self._whole,
         )
         if plan is not None:
             await drive_async(plan)
+
+    async def _publish(
+        self, topic: str, batch: Any, on_ack: Any, on_nack: Any, ensure_exists: bool
+    ) -> None:
+        plan = self._session.publish(
+            topic,
+            batch,
+            on_ack,
+            on_nack,
+            _bridge.get_bridge().notifier,
+            self._p_ensure_topic_exists if ensure_exists else None,
+            self._whole,
+        )
+        if plan is not None:
+            await drive_async(plan)
+
+    def pending_events(self) -> int:
+        """Events handed to ``publish`` that have no ack or nack yet (what ``flush()``
+        waits for). Not in pyensign."""
+        return self._session.pending()
+
+    def stats(self) -> Dict[str, Any]:
+        """A snapshot of the client's statistics (see :mod:`pyensign_fast.stats` for the
+        keys). Cheap: one short lock in the core. Not in pyensign."""
+        out: Dict[str, Any] = self._core.stats()
+        out["max_inflight_events"], out["max_inflight_bytes"] = self._window
+        return out
 
     async def flush(self, timeout: float = 2.0) -> None:
         """Wait until every event handed over before this call has its outcome (ack or
@@ -193,6 +242,8 @@ class Ensign(TopicsAPI, StreamsAPI):
         """Flush (up to ``timeout``), half-close the publish stream, wait for the
         server's CloseStream and close. Events still without an outcome are nacked
         ``UNPROCESSED``. The client is unusable afterwards."""
+        if self._stats_reporter is not None:
+            self._stats_reporter.stop()
         if self._session.mark_closed():
             await _bridge.get_bridge().run(self._core.close, float(timeout))
 

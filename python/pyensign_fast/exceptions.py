@@ -179,6 +179,13 @@ class EnsignClientClosingError(EnsignError):
     """A request was made while the client is closing."""
 
 
+class EnsignBufferFullError(EnsignError, BufferError):
+    """``publish`` with ``on_full="error"``: the in-flight window (``max_inflight_events``
+    / ``max_inflight_bytes``) has no room for the whole call. Nothing of that call was
+    sent; retry after some acks (``flush()``), or use ``on_full="block"``. Not in
+    pyensign (which always waits)."""
+
+
 def rpc_error(code: int, details: str) -> EnsignRPCError:
     """Build the exception for a gRPC status: ``EnsignInvalidArgument`` for
     ``INVALID_ARGUMENT``, else ``EnsignRPCError(name, code, details)``.

@@ -158,10 +158,12 @@ class LocalEnsign:
 
     def start(self) -> LocalEnsign:
         """Starts the server; returns once it listens. Raises if it is already running."""
-        from pyensign_fast import _core
+        from pyensign_fast import _core, logs
 
         if self._server is not None and self._server.running:
             raise RuntimeError("the server is already running")
+        # Its records go to the ``pyensign_fast.server`` logger (pyensign_fast.logs).
+        logs.install()
         self._server = _core.LocalServer(
             host=self.host,
             port=self.port,

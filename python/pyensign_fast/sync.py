@@ -127,6 +127,10 @@ class Ensign:
         batch = publish_args(topic, events)
         self._session.check_open()
         _not_on_loop()
+        tracing = self._client._tracing
+        if tracing is not None:
+            with tracing.publish_span(topic, batch):
+                return self._publish(topic, batch, on_ack, on_nack, ensure_exists)
         plan = self._session.publish(
             topic,
             batch,
@@ -134,9 +138,33 @@ class Ensign:
             on_nack,
             thread_bridge().notifier,
             self._client._p_ensure_topic_exists if ensure_exists else None,
+            self._client._whole,
         )
         if plan is not None:
             drive_sync(plan)
+
+    def _publish(
+        self, topic: str, batch: Any, on_ack: Any, on_nack: Any, ensure_exists: bool
+    ) -> None:
+        plan = self._session.publish(
+            topic,
+            batch,
+            on_ack,
+            on_nack,
+            thread_bridge().notifier,
+            self._client._p_ensure_topic_exists if ensure_exists else None,
+            self._client._whole,
+        )
+        if plan is not None:
+            drive_sync(plan)
+
+    def pending_events(self) -> int:
+        """Events handed to ``publish`` without an ack or nack yet."""
+        return self._client.pending_events()
+
+    def stats(self) -> Dict[str, Any]:
+        """A snapshot of the client's statistics (:mod:`pyensign_fast.stats`)."""
+        return self._client.stats()
 
     def wait_for_ack(self, event: Any, timeout: float | None = None) -> Any:
         """Block until a published event is acked (returns ``ack.Ack``) or nacked
@@ -162,6 +190,8 @@ class Ensign:
         if self._session.closed:
             return
         _not_on_loop()
+        if self._client._stats_reporter is not None:
+            self._client._stats_reporter.stop()
         if self._session.mark_closed():
             self._session.core.close(float(timeout), None)
         thread_bridge().sync()
@@ -249,11 +279,14 @@ class Ensign:
         """Subscribe to the events published from now on to one or more topics; returns
         a blocking iterator of :class:`Event` (see
         :meth:`pyensign_fast.ensign.Ensign.subscribe` for the arguments and errors)."""
-        return Subscription(
-            self._client.subscribe(
-                *topics, query=query, params=params, consumer_group=consumer_group
-            )
+        sub = self._client.subscribe(
+            *topics, query=query, params=params, consumer_group=consumer_group
         )
+        if self._client._tracing is not None:
+            from pyensign_fast.tracing import TracedSyncSubscription
+
+            return TracedSyncSubscription(sub)
+        return Subscription(sub)
 
     def query(
         self, query: str, params: Dict[str, Any] | None = None, include_duplicates: bool = False

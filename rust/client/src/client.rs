@@ -18,6 +18,7 @@ use ensign_proto::api::{
 use crate::config::ClientConfig;
 use crate::error::Result;
 use crate::publisher::{Publisher, PublisherConfig};
+use crate::stats::{ClientStats, SubscribeCounters};
 use crate::transport::Transport;
 use tokio::sync::watch;
 
@@ -34,6 +35,7 @@ struct Inner {
     publisher: Publisher,
     /// Flips to true when the client closes; subscriptions watch it.
     streams_closed: watch::Sender<bool>,
+    subscribe_counters: Arc<SubscribeCounters>,
 }
 
 impl Client {
@@ -64,6 +66,7 @@ impl Client {
                 transport,
                 publisher,
                 streams_closed: watch::channel(false).0,
+                subscribe_counters: Arc::default(),
             }),
         })
     }
@@ -91,6 +94,18 @@ impl Client {
         let flushed = self.inner.publisher.close(timeout).await;
         self.inner.transport.close();
         flushed
+    }
+
+    /// A snapshot of the client's statistics; costs one short lock of the publisher.
+    pub fn stats(&self) -> ClientStats {
+        self.inner
+            .subscribe_counters
+            .snapshot(self.inner.publisher.stats())
+    }
+
+    /// The counters every subscription of this client updates.
+    pub(crate) fn subscribe_counters(&self) -> Arc<SubscribeCounters> {
+        self.inner.subscribe_counters.clone()
     }
 
     /// Whether [`Client::close`] was called.

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod publisher;
 pub mod query;
+pub mod stats;
 pub mod subscriber;
 pub mod transport;
 
@@ -17,4 +18,5 @@ pub use config::{ClientConfig, Credentials, Secret};
 pub use error::{Error, Result};
 pub use publisher::{Admit, EventFields, Outcome, OutcomeSink, Publisher, TopicId};
 pub use query::QueryCursor;
+pub use stats::ClientStats;
 pub use subscriber::{Received, SubscribeOptions, Subscription};

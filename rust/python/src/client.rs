@@ -164,8 +164,9 @@ impl Client {
     }
 
     /// Admits `events[start:]` into the publish stream; see `publish.rs`. Returns
-    /// `(batch, admitted)`, `admitted == -1` meaning "resolve the topic first".
-    #[pyo3(signature = (topic_id, events, start, batch, on_ack=None, on_nack=None, notifier=None))]
+    /// `(batch, admitted)`, `admitted == -1` meaning "resolve the topic first". With
+    /// `whole`, all of `events[start:]` or none of it is admitted (0: the window is full).
+    #[pyo3(signature = (topic_id, events, start, batch, on_ack=None, on_nack=None, notifier=None, whole=false))]
     #[allow(clippy::too_many_arguments)]
     fn publish(
         &self,
@@ -177,6 +178,7 @@ impl Client {
         on_ack: Option<Py<PyAny>>,
         on_nack: Option<Py<PyAny>>,
         notifier: Option<Py<Notifier>>,
+        whole: bool,
     ) -> PyResult<(Py<PublishBatch>, isize)> {
         self.check_fork()?;
         let topic = self::topic_id(topic_id)?;
@@ -194,6 +196,7 @@ impl Client {
             events,
             start,
             batch.bind(py),
+            whole,
         )?;
         Ok((batch, n))
     }
@@ -271,6 +274,30 @@ impl Client {
     /// Events admitted and still without an outcome.
     fn pending(&self) -> usize {
         self.inner.publisher().pending()
+    }
+
+    /// The client's statistics as a dict (one short lock; see `ensign_client::stats`).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.stats();
+        let p = &s.publish;
+        let d = PyDict::new(py);
+        d.set_item("published", p.published)?;
+        d.set_item("acked", p.acked)?;
+        d.set_item("nacked", p.nacked)?;
+        d.set_item("in_flight", p.in_flight)?;
+        d.set_item("in_flight_bytes", p.in_flight_bytes)?;
+        d.set_item("bytes_sent", p.bytes_sent)?;
+        d.set_item("reconnects", p.reconnects + s.subscribe_reconnects)?;
+        d.set_item("publish_reconnects", p.reconnects)?;
+        d.set_item("subscribe_reconnects", s.subscribe_reconnects)?;
+        d.set_item("ack_latency_count", p.ack_latency_count)?;
+        d.set_item("ack_latency_p50_us", p.ack_latency_p50.as_micros() as u64)?;
+        d.set_item("ack_latency_p99_us", p.ack_latency_p99.as_micros() as u64)?;
+        d.set_item("ack_latency_max_us", p.ack_latency_max.as_micros() as u64)?;
+        d.set_item("ack_latency_sum_us", p.ack_latency_sum.as_micros() as u64)?;
+        d.set_item("received", s.received)?;
+        d.set_item("subscriptions", s.subscriptions)?;
+        Ok(d)
     }
 
     /// The current publish stream's topic map `{name: id_bytes}`.

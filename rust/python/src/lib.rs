@@ -7,6 +7,7 @@ mod conversion;
 mod dispatch;
 mod errors;
 mod exiting;
+mod logs;
 mod publish;
 mod query;
 mod runtime;
@@ -25,6 +26,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     runtime::register_fork_hook(m)?;
     exiting::register(m)?;
+    logs::register(m)?;
     client::register(m)?;
     admin::register(m)?;
     server::register(m)?;

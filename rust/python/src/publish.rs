@@ -202,7 +202,8 @@ pub fn new_batch(
 }
 
 /// Publishes `events[start..]` (a list or tuple) as part of `batch`. Returns how many were
-/// admitted, or -1 when the stream does not know the topic (call `resolve_topic`).
+/// admitted, or -1 when the stream does not know the topic (call `resolve_topic`). With
+/// `whole`, admits all of `events[start..]` or nothing (0: the window is full).
 ///
 /// The first call of a batch (`start == 0`) checks every event, including those beyond
 /// the in-flight window that later calls will admit: a bad event anywhere raises before
@@ -213,6 +214,7 @@ pub fn publish_batch(
     events: &Bound<'_, PyAny>,
     start: usize,
     batch: &Bound<'_, PublishBatch>,
+    whole: bool,
 ) -> PyResult<isize> {
     let seq = if let Ok(l) = events.cast::<PyList>() {
         l.as_sequence().clone()
@@ -240,7 +242,7 @@ pub fn publish_batch(
             EventIn::read(seq.get_item(i)?)?;
         }
     }
-    if want == 0 {
+    if want == 0 || (whole && want < total - start) {
         return Ok(0);
     }
     let owned = (start..start + want)
@@ -253,7 +255,12 @@ pub fn publish_batch(
         .map(|(ev, meta)| ev.fields(meta))
         .collect();
     let sink: Arc<dyn OutcomeSink> = state.clone();
-    let admitted = match publisher.try_publish(topic, &fields, &sink, start as u32) {
+    let admit = if whole {
+        ensign_client::Publisher::try_publish_whole
+    } else {
+        ensign_client::Publisher::try_publish
+    };
+    let admitted = match admit(publisher, topic, &fields, &sink, start as u32) {
         Ok(Admit::Accepted(n)) => n,
         Ok(Admit::UnknownTopic) => return Ok(-1),
         Err(e) => return Err(to_py(e)),

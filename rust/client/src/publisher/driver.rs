@@ -58,6 +58,8 @@ struct Driver {
     connecting: Option<u32>,
     retry_scheduled: bool,
     outage_since: Option<Instant>,
+    /// The live stream broke: the next stream that opens is a reconnect.
+    resuming: bool,
     waiting: Vec<oneshot::Sender<Result<()>>>,
     readers: HashMap<u32, AbortHandle>,
     closing: Option<oneshot::Sender<()>>,
@@ -73,6 +75,7 @@ pub async fn run(shared: Arc<Shared>, rx: mpsc::UnboundedReceiver<Command>) {
         connecting: None,
         retry_scheduled: false,
         outage_since: None,
+        resuming: false,
         waiting: Vec::new(),
         readers: HashMap::new(),
         closing: None,
@@ -180,6 +183,14 @@ impl Driver {
                 let Opened { replies, ready } = *opened;
                 {
                     let mut st = self.shared.state.lock();
+                    if std::mem::take(&mut self.resuming) {
+                        st.tracker.counters.reconnects += 1;
+                        let outage = self.outage_since.map(|s| s.elapsed()).unwrap_or_default();
+                        tracing::info!(
+                            "publish stream resumed after {outage:.1?}; re-sending {} event(s) without an ack",
+                            st.outbox.frames.len()
+                        );
+                    }
                     st.topics = TopicMap::from_ready(&ready.topics);
                     st.outbox.ready = true;
                     if self.closing.is_some() {
@@ -196,16 +207,23 @@ impl Driver {
                 }
             }
             Err(e) => {
+                let first = self.outage_since.is_none();
                 let since = *self.outage_since.get_or_insert_with(Instant::now);
                 let cfg = &self.shared.cfg;
                 if self.closing.is_some() {
                     return self.finish_close();
                 }
                 if e.is_transient() && since.elapsed() < cfg.reconnect_timeout {
-                    tracing::info!(
-                        "publish stream not available ({e}); retrying in {:?}",
-                        cfg.reconnect_tick
-                    );
+                    // One WARNING per outage; the retries that follow are DEBUG.
+                    if first {
+                        tracing::warn!(
+                            "publish stream not available ({e}); retrying every {:?} for up to {:?}",
+                            cfg.reconnect_tick,
+                            cfg.reconnect_timeout
+                        );
+                    } else {
+                        tracing::debug!("publish stream still not available ({e}); retrying");
+                    }
                     self.schedule_retry();
                 } else {
                     self.give_up(e);
@@ -235,10 +253,16 @@ impl Driver {
         if self.closing.is_some() {
             return self.finish_close();
         }
+        let pending = self.shared.state.lock().tracker.inflight_events();
         match &result {
-            Ok(()) => tracing::info!("the server ended the publish stream; reconnecting"),
-            Err(e) => tracing::info!("publish stream broke ({e}); reconnecting"),
+            Ok(()) => tracing::warn!(
+                "the server ended the publish stream; reconnecting ({pending} event(s) without an ack will be re-sent)"
+            ),
+            Err(e) => tracing::warn!(
+                "publish stream broke ({e}); reconnecting ({pending} event(s) without an ack will be re-sent)"
+            ),
         }
+        self.resuming = true;
         self.outage_since = Some(Instant::now());
         self.connect_if_idle();
         false
@@ -260,6 +284,7 @@ impl Driver {
             .outage_since
             .is_some_and(|s| s.elapsed() >= self.shared.cfg.reconnect_timeout);
         self.outage_since = None;
+        self.resuming = false;
         let (code, text) = if timed_out {
             (
                 CODE_TIMEOUT,
@@ -295,7 +320,7 @@ impl Driver {
         {
             let mut st = self.shared.state.lock();
             let text = "the client was closed before the event was acknowledged";
-            st.tracker.fail_pending(
+            let n = st.tracker.fail_pending(
                 None,
                 Outcome::Nacked {
                     code: CODE_UNPROCESSED,
@@ -306,6 +331,11 @@ impl Driver {
             st.outbox.ending = true;
             st.phase = Phase::Closed;
             st.wake_flushers();
+            if n > 0 {
+                tracing::warn!(
+                    "{n} event(s) unprocessed at close: nacked UNPROCESSED (no ack before the close timeout)"
+                );
+            }
         }
         self.shared.wake_writer();
         self.shared.notify_room();

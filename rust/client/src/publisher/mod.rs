@@ -6,6 +6,8 @@
 //! stream when it breaks (re-sending whatever was not acknowledged) or when a topic
 //! newer than the stream's snapshot is published to. See `docs/architecture.md`.
 
+mod admit;
+pub mod counters;
 mod driver;
 pub mod encode;
 pub mod outcome;
@@ -16,12 +18,12 @@ pub mod tracker;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::BytesMut;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::error::{Error, Result};
 use crate::transport::Transport;
+pub use counters::PublishStats;
 pub use driver::clone_error;
 use driver::Command;
 pub use encode::{encode_type, EventFields};
@@ -190,141 +192,6 @@ impl Publisher {
         rx.await.map_err(|_| Error::Closed)?
     }
 
-    /// How many of `n` events of `len_hint` bytes each the window would admit now.
-    pub fn room_for(&self, n: usize, len_hint: usize) -> usize {
-        let st = self.shared.state.lock();
-        let (events, bytes) = Shared::room(&st, &self.shared.cfg);
-        n.min(events).min((bytes / len_hint.max(1)).max(1))
-    }
-
-    /// Admits as many `events` as the window allows, returning at once. Event `i` reports
-    /// its outcome to `sink` as index `first_index + i`.
-    pub fn try_publish(
-        &self,
-        topic: &TopicId,
-        events: &[EventFields<'_>],
-        sink: &Arc<dyn OutcomeSink>,
-        first_index: u32,
-    ) -> Result<Admit> {
-        let (fit, start) = {
-            let st = self.shared.state.lock();
-            if st.phase == Phase::Closed {
-                return Err(Error::Closed);
-            }
-            if !st.topics.contains(topic) {
-                return Ok(Admit::UnknownTopic);
-            }
-            let (room_events, room_bytes) = Shared::room(&st, &self.shared.cfg);
-            (
-                events.len().min(room_events),
-                (room_bytes, st.tracker.inflight_events() == 0),
-            )
-        };
-        if fit == 0 {
-            return Ok(Admit::Accepted(0));
-        }
-        // Encode outside the lock; the reader keeps applying acks meanwhile.
-        let (room_bytes, empty) = start;
-        let mut buf = BytesMut::new();
-        let mut lens = Vec::with_capacity(fit);
-        for ev in &events[..fit] {
-            let len = encode::frame_len(encode::event_len(ev));
-            if len > self.shared.cfg.max_message_bytes {
-                // Refused below, without taking room: 0 marks "not encoded".
-                lens.push(0);
-                continue;
-            }
-            if buf.len() + len > room_bytes && !(empty && lens.iter().all(|l| *l == 0)) {
-                break;
-            }
-            lens.push(encode::write_frame(&mut buf, topic, ev));
-        }
-        let admitted = self.admit(topic, events, buf, &lens, sink, first_index)?;
-        Ok(Admit::Accepted(admitted))
-    }
-
-    fn admit(
-        &self,
-        topic: &TopicId,
-        events: &[EventFields<'_>],
-        mut buf: BytesMut,
-        lens: &[usize],
-        sink: &Arc<dyn OutcomeSink>,
-        first_index: u32,
-    ) -> Result<usize> {
-        let ms = now_ms().to_be_bytes();
-        let mut st = self.shared.state.lock();
-        if st.phase == Phase::Closed {
-            return Err(Error::Closed);
-        }
-        // Concurrent publishers may have taken some room since we looked.
-        let (room_events, room_bytes) = Shared::room(&st, &self.shared.cfg);
-        let empty = st.tracker.inflight_events() == 0;
-        let mut n = 0;
-        let mut bytes = 0;
-        for len in lens {
-            if n == room_events || (bytes + len > room_bytes && !(empty && bytes == 0)) {
-                break;
-            }
-            n += 1;
-            bytes += len;
-        }
-        let gen = st.outbox.gen;
-        let mut seq = st.tracker.next_seq();
-        for (i, len) in lens[..n].iter().enumerate() {
-            if *len == 0 {
-                // NOTE: a message over the server's limit would not be nacked: it would
-                // abort the whole stream (semantics.md §9 row 14), and re-sending it after
-                // the reconnect would abort the next one. Refuse it here, visibly.
-                let id = ulid::Ulid::new().to_bytes();
-                let size = encode::frame_len(encode::event_len(&events[i]));
-                let error = format!(
-                    "the event is {size} bytes encoded, above the {} bytes an Ensign server accepts in one message; it was not sent",
-                    self.shared.cfg.max_message_bytes
-                );
-                sink.outcome(
-                    first_index + i as u32,
-                    &id,
-                    Outcome::Nacked {
-                        code: CODE_MAX_EVENT_SIZE,
-                        error: &error,
-                    },
-                );
-                continue;
-            }
-            let mut id = [0u8; 16];
-            id[..6].copy_from_slice(&ms[2..]);
-            id[6..8].copy_from_slice(&self.shared.id_tag);
-            id[8..].copy_from_slice(&seq.to_be_bytes());
-            let mut frame = buf.split_to(*len);
-            frame[len - 16..].copy_from_slice(&id);
-            let frame = frame.freeze();
-            st.tracker.push(
-                id,
-                *topic,
-                frame.clone(),
-                sink.clone(),
-                first_index + i as u32,
-                gen,
-            );
-            st.outbox.frames.push_back((seq, frame));
-            seq += 1;
-        }
-        let start = st.phase == Phase::Idle && n > 0;
-        if start {
-            st.phase = Phase::Active;
-        }
-        let waker = st.outbox.take_waker();
-        drop(st);
-        if let Some(w) = waker {
-            w.wake();
-        }
-        if start {
-            let _ = self.shared.cmds.send(Command::Start { reply: None });
-        }
-        Ok(n)
-    }
-
     /// Waits until the window has room again (a quarter of it, so that callers admit
     /// whole batches rather than trickles).
     pub async fn wait_for_room(&self) -> Result<()> {
@@ -366,6 +233,14 @@ impl Publisher {
     /// Events admitted and still without an outcome.
     pub fn pending(&self) -> usize {
         self.shared.state.lock().tracker.inflight_events()
+    }
+
+    /// A snapshot of the statistics (one short lock; nothing is counted per event
+    /// beyond a few adds under the lock that admission and acks take anyway).
+    pub fn stats(&self) -> PublishStats {
+        let st = self.shared.state.lock();
+        let t = &st.tracker;
+        t.counters.snapshot(t.inflight_events(), t.inflight_bytes())
     }
 
     /// Flushes (up to `timeout`), half-closes the stream, waits for the server to finish

@@ -57,6 +57,7 @@ impl Stream for Outbound {
                 // Skip events that got their outcome while waiting (e.g. acked on an
                 // older stream): re-sending them would only make duplicates.
                 if st.tracker.slot_mut(seq).is_some() {
+                    st.tracker.counters.bytes_sent += frame.len() as u64;
                     return Poll::Ready(Some(frame));
                 }
             }
@@ -150,6 +151,7 @@ fn apply(shared: &Shared, gen: u32, batch: &mut Vec<PublisherReply>) {
     {
         let mut st = shared.state.lock();
         let st = &mut *st;
+        st.tracker.counters.clock = std::time::Instant::now();
         for reply in batch.drain(..) {
             match reply.embed {
                 Some(publisher_reply::Embed::Ack(ack)) => {

@@ -8,9 +8,11 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::counters::Counters;
 use super::outcome::{Outcome, OutcomeSink};
 
 /// A 16-byte topic id.
@@ -28,6 +30,8 @@ pub struct Slot {
     pub gen: u32,
     /// Already re-sent once after a `TOPIC_UNKNOWN` nack.
     pub unknown_retried: bool,
+    /// When its batch was admitted (ack latency).
+    admitted: Instant,
 }
 
 impl Slot {
@@ -38,12 +42,28 @@ impl Slot {
 }
 
 /// Sequence-indexed slots plus the in-flight window counters.
-#[derive(Default)]
 pub struct Tracker {
     base: u64,
     slots: VecDeque<Slot>,
     inflight_events: usize,
     inflight_bytes: usize,
+    /// Statistics; updated here, where every outcome passes.
+    pub counters: Counters,
+    /// The admission time of the batch being pushed (one clock read per batch).
+    pub admitted_at: Instant,
+}
+
+impl Default for Tracker {
+    fn default() -> Self {
+        Tracker {
+            base: 0,
+            slots: VecDeque::new(),
+            inflight_events: 0,
+            inflight_bytes: 0,
+            counters: Counters::default(),
+            admitted_at: Instant::now(),
+        }
+    }
 }
 
 /// What `complete` found.
@@ -92,6 +112,8 @@ impl Tracker {
         index: u32,
         gen: u32,
     ) {
+        let admitted = self.admitted_at;
+        self.counters.published += 1;
         self.inflight_events += 1;
         self.inflight_bytes += frame.len();
         self.slots.push_back(Slot {
@@ -102,6 +124,7 @@ impl Tracker {
             index,
             gen,
             unknown_retried: false,
+            admitted,
         });
     }
 
@@ -122,6 +145,13 @@ impl Tracker {
         let bytes = slot.frame.len();
         slot.frame = Bytes::new();
         sink.outcome(slot.index, &slot.local_id, outcome);
+        match outcome {
+            Outcome::Acked { .. } => {
+                let admitted = slot.admitted;
+                self.counters.ack(admitted);
+            }
+            Outcome::Nacked { .. } => self.counters.nacked += 1,
+        }
         self.inflight_events -= 1;
         self.inflight_bytes -= bytes;
         self.pop_done();
@@ -142,6 +172,7 @@ impl Tracker {
             n += 1;
         }
         self.inflight_events -= n;
+        self.counters.nacked += n as u64;
         self.pop_done();
         n
     }

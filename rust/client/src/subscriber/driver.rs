@@ -11,6 +11,7 @@
 //! response is dropped, which resets (cancels) the HTTP/2 stream, the only thing that
 //! makes the server stop sending (semantics.md §5).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,7 @@ struct EndGuard(Arc<Shared>);
 
 impl Drop for EndGuard {
     fn drop(&mut self) {
+        self.0.counters.active.fetch_sub(1, Ordering::Relaxed);
         // A no-op after a normal end (the first end wins).
         self.0.inbox.finish(Err(Error::Protocol(
             "the subscription stopped unexpectedly".into(),
@@ -60,6 +62,7 @@ impl Drop for EndGuard {
 
 /// Runs the subscription until it is closed or fails for good.
 pub async fn run(shared: Arc<Shared>, mut client_closed: watch::Receiver<bool>) {
+    shared.counters.active.fetch_add(1, Ordering::Relaxed);
     let _guard = EndGuard(shared.clone());
     let mut own = shared.closing.subscribe();
     let cfg = shared.cfg.clone();
@@ -94,7 +97,7 @@ pub async fn run(shared: Arc<Shared>, mut client_closed: watch::Receiver<bool>) 
                 drop(replies);
                 match read {
                     Ok(()) => {
-                        tracing::info!("the server ended the subscribe stream; reconnecting");
+                        tracing::warn!("the server ended the subscribe stream; reconnecting");
                         outage = Some(Instant::now());
                         // A server that keeps ending streams at once is not hammered.
                         if opened_at.elapsed() < cfg.reconnect_tick {
@@ -105,7 +108,7 @@ pub async fn run(shared: Arc<Shared>, mut client_closed: watch::Receiver<bool>) 
                         continue;
                     }
                     Err(e) if e.is_transient() => {
-                        tracing::info!("subscribe stream broke ({e}); reconnecting");
+                        tracing::warn!("subscribe stream broke ({e}); reconnecting");
                         outage = Some(Instant::now());
                         continue;
                     }

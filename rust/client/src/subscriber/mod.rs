@@ -81,6 +81,8 @@ pub(crate) struct Shared {
     ready: Mutex<Option<TopicMap>>,
     /// Streams that completed their handshake so far (1 + reconnects).
     connections: AtomicU64,
+    /// The client's subscription statistics.
+    counters: Arc<crate::stats::SubscribeCounters>,
     /// Readiness, the end of an outbound stream, or the end of the task.
     changed: Notify,
     closing: watch::Sender<Closing>,
@@ -96,7 +98,10 @@ impl Shared {
             .collect();
         topics.sort();
         *self.ready.lock() = Some(TopicMap::new(topics));
-        self.connections.fetch_add(1, Ordering::AcqRel);
+        if self.connections.fetch_add(1, Ordering::AcqRel) > 0 {
+            self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+            tracing::info!("subscription to {} resumed", self.label);
+        }
         self.changed.notify_waiters();
     }
 
@@ -209,6 +214,7 @@ impl Client {
             out: Mutex::new(Outbox::default()),
             ready: Mutex::new(None),
             connections: AtomicU64::new(0),
+            counters: self.subscribe_counters(),
             changed: Notify::new(),
             closing: watch::channel(Closing::Open).0,
             done: watch::channel(false).0,

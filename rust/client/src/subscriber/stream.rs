@@ -219,6 +219,10 @@ pub async fn read(shared: &Shared, replies: &mut Streaming<Bytes>) -> Result<()>
             };
         }
         decode_batch(&mut raws, &mut batch, &mut garbled);
+        shared
+            .counters
+            .received
+            .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
         shared.inbox.push(&mut batch);
         if !garbled.is_empty() {
             nack_garbled(shared, &mut garbled);
