@@ -82,11 +82,14 @@ async fn bad_credentials_and_missing_permissions_are_typed_errors() {
 async fn tokens_are_refreshed_before_they_expire() {
     // NOTE: the server does not accept a token even a second past `exp`, so RPCs across
     // several lifetimes only succeed if the client renews in time.
-    let srv = auth_server(Duration::from_secs(2)).await;
+    // A 4 s lifetime: the client renews at half-life, 2 s before expiry, which leaves
+    // room for a loaded machine (with 2 s, exp's one-second granularity left as little
+    // as a few ms, and a refresh delayed by load failed the test once).
+    let srv = auth_server(Duration::from_secs(4)).await;
     let c = authed(&srv, "pub-sub-admin", "s3cret-value");
     c.create_topic("refreshing").await.unwrap();
     for _ in 0..4 {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
         c.status().await.unwrap();
         c.all_topics().await.unwrap();
     }

@@ -221,6 +221,7 @@ async fn life(sim: SimFs, m: &mut Model, rng: &mut rand::rngs::StdRng, label: &s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acked_events_survive_power_cuts_exactly_once() {
     // NOTE: 4 seeds × 6 lives: ~24 restarts, 15–30 s in a debug build.
+    let mut all_acked = 0;
     for seed in 0..4u64 {
         let mut rng = rand::rngs::StdRng::seed_from_u64(0x9017 + seed);
         let mut m = Model {
@@ -237,9 +238,13 @@ async fn acked_events_survive_power_cuts_exactly_once() {
         let mut c = connect(&h.endpoint()).await;
         check(&h, &mut c, &mut m, &format!("seed {seed}, final")).await;
         let total: usize = m.acked.values().map(Vec::len).sum();
-        assert!(total > 100, "seed {seed}: only {total} events acked");
+        all_acked += total;
         bounded(h.shutdown()).await;
     }
+    // How many events a life gets acked before its cut depends on how the server
+    // grouped them into batches (a failing sync nacks a whole batch), so one seed can
+    // see few (54 and 80 seen under load); all four together see ~1,500 on average.
+    assert!(all_acked > 300, "only {all_acked} events acked in all");
 }
 
 #[tokio::test]
