@@ -73,6 +73,16 @@ fn cut_flipped_and_garbage_records_are_told_apart() {
             "cut at {cut}"
         );
     }
+    // The same cuts after a whole record: the header check counts from `pos`, not from 0.
+    let mut two = rec.to_vec();
+    two.extend_from_slice(&rec);
+    for cut in 1..rec.len() {
+        let data = &two[..rec.len() + cut];
+        assert!(
+            matches!(parse(data, rec.len(), 0), Parsed::Short),
+            "second record cut at {cut}"
+        );
+    }
     for i in 0..rec.len() {
         let mut bad = rec.to_vec();
         bad[i] ^= 0x10;
