@@ -157,10 +157,20 @@ impl Broker {
     pub fn commit(&self, batch: Vec<PendingEvent>, publisher: &PublisherInfo) -> CommitTicket {
         let disk = self.storage.is_disk();
         let live = self.fanout.has_subscribers();
-        // NOTE: ~60 B of framing and ids per event on top of the wrapper.
+        // NOTE: sized so that the buffer never grows (a regrowth copies the whole batch)
+        // without measuring each wrapper (`encoded_len` costs as much as one regrowth).
+        // Per event: the wrapper's own fields besides the event, its commit time and the
+        // RLID field take ~60 B; on disk, the record prefix (`EVENT_BODY_OFFSET`) and
+        // generous slack, since that buffer is dropped once written and pages never
+        // touched cost nothing; in memory the buffer is kept, so the estimate is tight.
+        let per_event = if disk {
+            record::EVENT_BODY_OFFSET + 160
+        } else {
+            96
+        } + publisher.field.len();
         let cap: usize = batch
             .iter()
-            .map(|e| e.wrapper.event.len() + 96 + publisher.field.len())
+            .map(|e| e.wrapper.event.len() + per_event)
             .sum();
         let mut buf = BytesMut::with_capacity(cap);
         let mut deleted = Vec::new();

@@ -108,6 +108,7 @@ pub async fn open(
             outbox,
             inflight: VecDeque::new(),
             inflight_events: 0,
+            last_batch: 0,
             shutdown: Box::pin(shutdown),
             counts: api::CloseStream::default(),
             topics_seen: KeyMap::default(),
@@ -160,6 +161,8 @@ struct Inner {
     outbox: VecDeque<PublisherReply>,
     inflight: VecDeque<InFlight>,
     inflight_events: usize,
+    /// Recent batch sizes (a decaying maximum), to size the next batch.
+    last_batch: usize,
     window: usize,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     counts: api::CloseStream,
@@ -266,9 +269,12 @@ impl Inner {
 
     /// Reads what is buffered (up to the caps) into one batch.
     fn read_batch(&mut self, cx: &mut Context<'_>) -> (Batch, bool) {
+        // NOTE: sized like recent batches: growing these vectors from empty copied
+        // every event wrapper about twice per batch.
+        let hint = self.last_batch.min(MAX_BATCH_EVENTS);
         let mut batch = Batch {
-            events: Vec::new(),
-            local_ids: Vec::new(),
+            events: Vec::with_capacity(hint),
+            local_ids: Vec::with_capacity(hint),
             topics: Vec::new(),
         };
         let mut bytes = 0;
@@ -310,6 +316,11 @@ impl Inner {
                 }
             }
         }
+        // A slowly decaying maximum: batch sizes vary with how much the socket had.
+        self.last_batch = batch
+            .events
+            .len()
+            .max(self.last_batch - self.last_batch / 8);
         (batch, progressed)
     }
 
