@@ -1,6 +1,6 @@
 //! The log writer thread: group commit, and recovery from failed writes.
 //!
-//! Each round takes every queued job, writes them with one `pwrite` at the end of the
+//! Each round takes every queued job, writes them with one `pwritev` at the end of the
 //! durable data and one `fdatasync`, then publishes the events (topic indexes,
 //! subscribers) and resolves the receipts, in queue order.
 //!
@@ -73,8 +73,9 @@ impl Writer {
         }
     }
 
-    /// Writes and syncs one round at the end of the durable data.
-    fn write(&mut self, data: &[u8]) -> Result<(), String> {
+    /// Writes and syncs one round (its jobs' buffers, in order) at the end of the
+    /// durable data.
+    fn write(&mut self, parts: &[&[u8]]) -> Result<(), String> {
         if let Some(f) = &self.failure {
             if Instant::now() < f.retry_at {
                 return Err(f.error.clone());
@@ -84,7 +85,7 @@ impl Writer {
             if self.failure.is_some() && self.file.len()? != self.len {
                 self.cut_back()?;
             }
-            self.file.write_all_at(data, self.len)?;
+            self.file.write_all_vectored_at(parts, self.len)?;
             self.file.sync_data()
         })();
         match attempt {
@@ -140,7 +141,6 @@ impl Writer {
     }
 
     pub fn run(mut self, rx: mpsc::Receiver<Job>) {
-        let mut scratch: Vec<u8> = Vec::new();
         while let Ok(first) = rx.recv() {
             let mut jobs = vec![first];
             // NOTE: group commit: everything queued while the previous fdatasync ran goes
@@ -152,7 +152,7 @@ impl Writer {
                 }
             }
             let mut offsets = Vec::with_capacity(jobs.len());
-            scratch.clear();
+            let mut parts: Vec<&[u8]> = Vec::with_capacity(jobs.len());
             let mut pos = self.len;
             for job in &jobs {
                 let buf: &[u8] = match job {
@@ -162,16 +162,14 @@ impl Writer {
                 };
                 offsets.push(pos);
                 pos += buf.len() as u64;
-                scratch.extend_from_slice(buf);
+                parts.push(buf);
             }
-            let result = if scratch.is_empty() {
+            let result = if pos == self.len {
                 Ok(())
             } else {
-                self.write(&scratch).map(|()| self.len = pos)
+                self.write(&parts).map(|()| self.len = pos)
             };
-            if scratch.capacity() > 64 * 1024 * 1024 {
-                scratch = Vec::new();
-            }
+            drop(parts);
             let result = result.map_err(StorageError::Io);
             if result.is_err() {
                 let refused = jobs.iter().filter(|j| !matches!(j, Job::Close(_))).count();
