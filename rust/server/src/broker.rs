@@ -154,7 +154,8 @@ impl Broker {
     }
 
     /// Assigns RLIDs to a batch, stores it and queues it for subscribers.
-    pub fn commit(&self, batch: Vec<PendingEvent>, publisher: &PublisherInfo) -> CommitTicket {
+    /// Drains `batch` (its allocation stays with the caller, for the next batch).
+    pub fn commit(&self, batch: &mut Vec<PendingEvent>, publisher: &PublisherInfo) -> CommitTicket {
         let disk = self.storage.is_disk();
         let live = self.fanout.has_subscribers();
         // NOTE: sized so that the buffer never grows (a regrowth copies the whole batch)
@@ -191,7 +192,7 @@ impl Broker {
         let check = window.must_check(stream);
         let committed = timestamp_now();
         let now_ms = committed.seconds as u64 * 1000 + committed.nanos as u64 / 1_000_000;
-        for (i, ev) in batch.into_iter().enumerate() {
+        for (i, ev) in batch.drain(..).enumerate() {
             let PendingEvent {
                 topic,
                 mut wrapper,
@@ -356,7 +357,7 @@ mod tests {
         let sub = fanout.subscribe([a.key].into_iter().collect());
         let publisher = PublisherInfo::new(api::Publisher::default());
         let ticket = broker.commit(
-            vec![pending(&a, b"1"), pending(&b, b"2"), pending(&a, b"3")],
+            &mut vec![pending(&a, b"1"), pending(&b, b"2"), pending(&a, b"3")],
             &publisher,
         );
         assert!(ticket.receipt.is_none(), "memory: durable at once");
@@ -382,7 +383,7 @@ mod tests {
         assert_eq!(mine[0].wrapper.id.len(), 10);
 
         broker.destroy_topic(&b);
-        let ticket = broker.commit(vec![pending(&a, b"4"), pending(&b, b"5")], &publisher);
+        let ticket = broker.commit(&mut vec![pending(&a, b"4"), pending(&b, b"5")], &publisher);
         assert_eq!(
             ticket.deleted,
             [1],

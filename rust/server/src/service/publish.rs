@@ -108,7 +108,7 @@ pub async fn open(
             outbox,
             inflight: VecDeque::new(),
             inflight_events: 0,
-            last_batch: 0,
+            spare_events: Vec::new(),
             shutdown: Box::pin(shutdown),
             counts: api::CloseStream::default(),
             topics_seen: KeyMap::default(),
@@ -161,8 +161,8 @@ struct Inner {
     outbox: VecDeque<PublisherReply>,
     inflight: VecDeque<InFlight>,
     inflight_events: usize,
-    /// Recent batch sizes (a decaying maximum), to size the next batch.
-    last_batch: usize,
+    /// The drained events vector of the last batch, reused by the next.
+    spare_events: Vec<PendingEvent>,
     window: usize,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     counts: api::CloseStream,
@@ -269,12 +269,12 @@ impl Inner {
 
     /// Reads what is buffered (up to the caps) into one batch.
     fn read_batch(&mut self, cx: &mut Context<'_>) -> (Batch, bool) {
-        // NOTE: sized like recent batches: growing these vectors from empty copied
-        // every event wrapper about twice per batch.
-        let hint = self.last_batch.min(MAX_BATCH_EVENTS);
+        // NOTE: the events vector is reused from batch to batch (the broker drains it):
+        // growing it from empty copied every event wrapper about twice per batch.
+        let events = std::mem::take(&mut self.spare_events);
         let mut batch = Batch {
-            events: Vec::with_capacity(hint),
-            local_ids: Vec::with_capacity(hint),
+            local_ids: Vec::with_capacity(events.capacity()),
+            events,
             topics: Vec::new(),
         };
         let mut bytes = 0;
@@ -316,11 +316,6 @@ impl Inner {
                 }
             }
         }
-        // A slowly decaying maximum: batch sizes vary with how much the socket had.
-        self.last_batch = batch
-            .events
-            .len()
-            .max(self.last_batch - self.last_batch / 8);
         (batch, progressed)
     }
 
@@ -328,14 +323,16 @@ impl Inner {
     /// waker is registered with the full subscriber). True if it was committed.
     fn commit(&mut self, batch: Batch, cx: &mut Context<'_>) -> bool {
         if batch.events.is_empty() {
+            self.spare_events = batch.events;
             return true;
         }
         if !self.state.broker.fanout.poll_room(&batch.topics, cx) {
             self.held = Some(batch);
             return false;
         }
-        let (events, local_ids) = (batch.events, batch.local_ids);
-        let ticket = self.state.broker.commit(events, &self.publisher);
+        let (mut events, local_ids) = (batch.events, batch.local_ids);
+        let ticket = self.state.broker.commit(&mut events, &self.publisher);
+        self.spare_events = events;
         match ticket.receipt {
             None => self.answer(
                 local_ids,
