@@ -38,6 +38,7 @@ NEEDED = [
     "Cargo.lock",
     "pyproject.toml",
     "README.md",
+    "LICENSE",
     "protos/**/*.proto",
     "rust/*/Cargo.toml",
     "rust/*/build.rs",
