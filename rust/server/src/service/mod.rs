@@ -10,6 +10,7 @@ pub mod info;
 pub mod nack_texts;
 pub mod pages;
 pub mod publish;
+mod publish_open;
 pub mod query;
 pub mod status;
 pub mod subscribe;

@@ -1,5 +1,5 @@
-//! Publish: the handshake (semantics §4.1) and the stream that validates, commits and
-//! acknowledges events (§4.2–4.5), without the real server's loss paths.
+//! Publish: the stream that validates, commits and acknowledges events (semantics
+//! §4.2–4.5), without the real server's loss paths (the handshake is `publish_open`).
 //!
 //! Concurrency: no task and no channel per stream. `PublishStream` is the response
 //! body tonic polls; each poll hands out ready replies, collects finished disk commits,
@@ -22,9 +22,10 @@ use ensign_proto::api::{self, nack::Code, publisher_reply, publisher_request, Pu
 use ensign_proto::Timestamp;
 use futures_util::{FutureExt, Stream, StreamExt};
 use tokio_util::sync::WaitForCancellationFutureOwned;
-use tonic::{Request, Status, Streaming};
+use tonic::{Status, Streaming};
 
 pub use super::nack_texts::default_nack_message;
+pub use super::publish_open::open;
 use crate::broker::{PendingEvent, PublisherInfo};
 use crate::metrics::Online;
 use crate::state::ServerState;
@@ -38,83 +39,44 @@ pub const MAX_EVENT_SIZE: usize = 5_243_000;
 const MAX_BATCH_EVENTS: usize = 4096;
 const MAX_BATCH_BYTES: usize = 4 << 20;
 
-fn empty_stream() -> PublishStream {
-    PublishStream { inner: None }
-}
-
-/// Opens a publish stream: auth, the project's topics, then the OpenStream message.
-pub async fn open(
-    state: Arc<ServerState>,
-    req: Request<Streaming<api::PublisherRequest>>,
-) -> Result<PublishStream, Status> {
-    let claims = super::caller(&req)?;
-    if state.topics.read().is_empty() {
-        return Err(Status::failed_precondition("no topics available"));
+impl PublishStream {
+    /// A stream with nothing to say: the client left before its handshake.
+    pub(super) fn empty() -> Self {
+        PublishStream { inner: None }
     }
-    let ipaddr = req.remote_addr().map(|a| a.to_string()).unwrap_or_default();
-    let user_agent = req
-        .metadata()
-        .get_all("user-agent")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut inbound = req.into_inner();
-    let open = match inbound.message().await {
-        Ok(Some(api::PublisherRequest {
-            embed: Some(publisher_request::Embed::OpenStream(open)),
-        })) => open,
-        Ok(Some(_)) => {
-            return Err(Status::failed_precondition(
-                "an open stream message must be sent immediately after opening the stream",
-            ))
+
+    /// The stream of a completed handshake: `StreamReady` is its first reply.
+    pub(super) fn opened(
+        state: Arc<ServerState>,
+        inbound: Streaming<api::PublisherRequest>,
+        snapshot: TopicSnapshot,
+        publisher: PublisherInfo,
+        ready: api::StreamReady,
+    ) -> Self {
+        let mut outbox = VecDeque::new();
+        outbox.push_back(reply(publisher_reply::Embed::Ready(ready)));
+        let shutdown = state.shutdown.clone().cancelled_owned();
+        PublishStream {
+            inner: Some(Box::new(Inner {
+                online: Some(Online::new(&state.metrics.online_publishers)),
+                held: None,
+                window: state.publish_window.max(1),
+                state,
+                inbound,
+                end: None,
+                snapshot,
+                publisher,
+                outbox,
+                inflight: VecDeque::new(),
+                inflight_events: 0,
+                spare_events: Vec::new(),
+                shutdown: Box::pin(shutdown),
+                counts: api::CloseStream::default(),
+                topics_seen: KeyMap::default(),
+                finished: false,
+            })),
         }
-        // Client EOF or cancel before the handshake: a clean, empty stream.
-        Ok(None) | Err(_) => return Ok(empty_stream()),
-    };
-    let snapshot = state
-        .topics
-        .read()
-        .snapshot(&open.topics)
-        .ok_or_else(|| Status::failed_precondition("no topics available"))?;
-    let ready = api::StreamReady {
-        client_id: if open.client_id.is_empty() {
-            claims.sub.clone()
-        } else {
-            open.client_id.clone()
-        },
-        server_id: state.server_id.clone(),
-        topics: snapshot.names.clone(),
-    };
-    let publisher = PublisherInfo::new(api::Publisher {
-        publisher_id: claims.sub,
-        ipaddr,
-        client_id: open.client_id,
-        user_agent,
-    });
-    let mut outbox = VecDeque::new();
-    outbox.push_back(reply(publisher_reply::Embed::Ready(ready)));
-    let shutdown = state.shutdown.clone().cancelled_owned();
-    Ok(PublishStream {
-        inner: Some(Box::new(Inner {
-            online: Some(Online::new(&state.metrics.online_publishers)),
-            held: None,
-            window: state.publish_window.max(1),
-            state,
-            inbound,
-            end: None,
-            snapshot,
-            publisher,
-            outbox,
-            inflight: VecDeque::new(),
-            inflight_events: 0,
-            spare_events: Vec::new(),
-            shutdown: Box::pin(shutdown),
-            counts: api::CloseStream::default(),
-            topics_seen: KeyMap::default(),
-            finished: false,
-        })),
-    })
+    }
 }
 
 fn reply(embed: publisher_reply::Embed) -> PublisherReply {
