@@ -26,10 +26,12 @@ pub mod listener;
 pub mod metrics;
 pub mod monitoring;
 pub mod service;
+pub mod startup;
 pub mod state;
 pub mod storage;
 pub mod topics;
 
 pub use config::{ApiKeySpec, AuthConfig, ConnectionLimits, RateLimit, ServerConfig};
 pub use error::ServerError;
-pub use handle::{start, ServerHandle};
+pub use handle::ServerHandle;
+pub use startup::start;

@@ -1,6 +1,6 @@
 //! The gRPC front of the server: the `ensign.v1beta1.Ensign` service and the tower
 //! layers every call goes through before it, outermost first: metrics (`metrics`, so
-//! that refused calls are counted too), then authorization (`auth`). `handle::start`
+//! that refused calls are counted too), then authorization (`auth`). `startup::start`
 //! puts them on its `tonic` server builder in that order.
 //!
 //! Concurrency: tonic runs each call as its own task; the layers keep no per-call state
