@@ -26,6 +26,10 @@ use parking_lot::{Condvar, Mutex};
 use rand::{Rng, SeedableRng};
 
 use super::fs::{StorageFile, StorageFs};
+use file::{eio, SimFile};
+
+#[path = "simfs_file.rs"]
+mod file;
 
 /// What survives a simulated power cut.
 #[derive(Clone, Copy, Debug)]
@@ -267,92 +271,6 @@ impl SimFs {
     }
 }
 
-struct SimFile {
-    fs: SimFs,
-    node: usize,
-}
-
-fn eio() -> io::Error {
-    io::Error::from_raw_os_error(5)
-}
-
-impl StorageFile for SimFile {
-    fn len(&self) -> io::Result<u64> {
-        Ok(self.fs.0.state.lock().nodes[self.node].current.len() as u64)
-    }
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let st = self.fs.0.state.lock();
-        let data = &st.nodes[self.node].current;
-        let start = (offset as usize).min(data.len());
-        let n = buf.len().min(data.len() - start);
-        buf[..n].copy_from_slice(&data[start..start + n]);
-        Ok(n)
-    }
-    fn write_all_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
-        let mut st = self.fs.0.state.lock();
-        while st.stalled {
-            st.waiting += 1;
-            self.fs.0.gate.notify_all();
-            self.fs.0.gate.wait(&mut st);
-            st.waiting -= 1;
-        }
-        let mut keep = data.len();
-        if let Some(cap) = st.capacity {
-            let cur = st.nodes[self.node].current.len() as u64;
-            let growth = (offset + data.len() as u64).saturating_sub(cur);
-            let room = cap.saturating_sub(st.used());
-            if growth > room {
-                keep = (data.len() as u64 - (growth - room)) as usize;
-            }
-        }
-        let node = &mut st.nodes[self.node];
-        let op = FileOp::Write(offset, data[..keep].to_vec());
-        apply(&mut node.current, &op, usize::MAX);
-        node.pending.push(op);
-        if keep < data.len() {
-            return Err(io::Error::from_raw_os_error(28)); // ENOSPC
-        }
-        Ok(())
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        let mut st = self.fs.0.state.lock();
-        let node = &mut st.nodes[self.node];
-        if len < node.current.len() as u64 {
-            node.shrink_pending = true;
-        }
-        let op = FileOp::SetLen(len);
-        apply(&mut node.current, &op, usize::MAX);
-        node.pending.push(op);
-        Ok(())
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        let mut st = self.fs.0.state.lock();
-        if st.fail_sync {
-            return Err(eio());
-        }
-        let node = &mut st.nodes[self.node];
-        let mut durable = node.current.clone();
-        if node.shrink_pending && node.durable.len() > durable.len() {
-            // The old, longer size is still what the disk records.
-            durable.extend_from_slice(&node.durable[node.current.len()..]);
-        }
-        node.durable = durable;
-        node.pending.clear();
-        Ok(())
-    }
-    fn sync_all(&self) -> io::Result<()> {
-        let mut st = self.fs.0.state.lock();
-        if st.fail_sync {
-            return Err(eio());
-        }
-        let node = &mut st.nodes[self.node];
-        node.durable = node.current.clone();
-        node.pending.clear();
-        node.shrink_pending = false;
-        Ok(())
-    }
-}
-
 struct SimLock(SimFs, PathBuf);
 
 impl Drop for SimLock {
@@ -447,82 +365,5 @@ impl StorageFs for SimFs {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn setup() -> (SimFs, PathBuf) {
-        let fs = SimFs::new();
-        let dir = PathBuf::from("/data");
-        fs.create_dir_all(&dir).unwrap();
-        (fs, dir)
-    }
-
-    #[test]
-    fn a_crash_keeps_only_what_was_synced() {
-        let (fs, dir) = setup();
-        let p = dir.join("f");
-        let f = fs.create(&p).unwrap();
-        f.write_all_at(b"abc", 0).unwrap();
-        f.sync_data().unwrap();
-        // The entry is not durable yet: the file is gone after a crash.
-        assert!(!fs.crash(CrashMode::DropUnsynced).exists(&p).unwrap());
-        fs.sync_dir(&dir).unwrap();
-        f.write_all_at(b"def", 3).unwrap();
-        let after = fs.crash(CrashMode::DropUnsynced);
-        assert_eq!(after.read(&p).unwrap(), b"abc");
-        f.sync_data().unwrap();
-        assert_eq!(
-            fs.crash(CrashMode::DropUnsynced).read(&p).unwrap(),
-            b"abcdef"
-        );
-    }
-
-    #[test]
-    fn sync_data_does_not_make_a_shrink_durable() {
-        let (fs, dir) = setup();
-        let p = dir.join("f");
-        let f = fs.create(&p).unwrap();
-        fs.sync_dir(&dir).unwrap();
-        f.write_all_at(b"0123456789", 0).unwrap();
-        f.sync_all().unwrap();
-        f.set_len(4).unwrap();
-        f.write_all_at(b"xy", 4).unwrap();
-        f.sync_data().unwrap();
-        assert_eq!(fs.read(&p).unwrap(), b"0123xy");
-        let c = fs.crash(CrashMode::DropUnsynced);
-        assert_eq!(c.read(&p).unwrap(), b"0123xy6789");
-        f.sync_all().unwrap();
-        assert_eq!(
-            fs.crash(CrashMode::DropUnsynced).read(&p).unwrap(),
-            b"0123xy"
-        );
-    }
-
-    #[test]
-    fn torn_crashes_keep_a_prefix_and_full_disks_fail_writes() {
-        let (fs, dir) = setup();
-        let p = dir.join("f");
-        let f = fs.create(&p).unwrap();
-        fs.sync_dir(&dir).unwrap();
-        f.write_all_at(&[7u8; 100], 0).unwrap();
-        let mut lens = HashSet::new();
-        for seed in 0..64 {
-            let data = fs.crash(CrashMode::Torn(seed)).read(&p).unwrap();
-            assert!(data.iter().all(|&b| b == 7));
-            lens.insert(data.len());
-        }
-        assert!(lens.len() > 10, "{lens:?}");
-        fs.set_capacity(Some(150));
-        let err = f.write_all_at(&[1u8; 100], 100).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(28));
-        assert_eq!(f.len().unwrap(), 150);
-        fs.set_fail_sync(true);
-        assert!(f.sync_data().is_err());
-        fs.set_fail_sync(false);
-        fs.set_capacity(None);
-        f.write_all_at(&[1u8; 100], 100).unwrap();
-        let lock = dir.join("LOCK");
-        let g = fs.lock(&lock).unwrap();
-        assert!(g.is_some() && fs.lock(&lock).unwrap().is_none());
-    }
-}
+#[path = "simfs_tests.rs"]
+mod tests;
