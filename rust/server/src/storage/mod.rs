@@ -27,6 +27,8 @@ pub mod simfs;
 mod writer;
 
 #[cfg(test)]
+mod replay_damage_tests;
+#[cfg(test)]
 mod replay_tests;
 
 use std::sync::Arc;
