@@ -134,9 +134,8 @@ impl Reader<'_> {
         while self.end() < to {
             let at = self.end();
             let n = (self.len - at).min(self.chunk as u64) as usize;
-            if self.scratch.len() < n {
-                self.scratch = vec![0; n];
-            }
+            // Grows only: a chunk, or a larger record read whole.
+            self.scratch.resize(self.scratch.len().max(n), 0);
             self.file.read_exact_at(&mut self.scratch[..n], at)?;
             self.buf.extend_from_slice(&self.scratch[..n]);
             self.peak = self.peak.max(self.buf.len());
