@@ -69,6 +69,9 @@ pub struct Recovered {
     pub(super) orphans: BTreeMap<TopicKey, Vec<StoredEvent>>,
     /// Most bytes held in memory at once while reading (replay memory stays flat).
     pub peak_buffer: usize,
+    /// Times the bytes already replayed were dropped from the read buffer: about once
+    /// per chunk read, never once per record (each drop moves what is left).
+    pub buffer_releases: usize,
 }
 
 impl Recovered {
@@ -85,6 +88,7 @@ impl Recovered {
             destroyed: HashSet::new(),
             orphans: BTreeMap::new(),
             peak_buffer: 0,
+            buffer_releases: 0,
         }
     }
 }
@@ -125,6 +129,7 @@ struct Reader<'a> {
     /// Read buffer, reused (a chunk).
     scratch: Vec<u8>,
     peak: usize,
+    releases: usize,
 }
 
 impl Reader<'_> {
@@ -154,6 +159,7 @@ impl Reader<'_> {
         if k >= self.chunk {
             self.buf.drain(..k);
             self.base = pos;
+            self.releases += 1;
         }
     }
     /// The valid frame header at `pos`, reading it in if needed.
@@ -205,6 +211,7 @@ pub fn replay(
         buf: Vec::new(),
         scratch: Vec::new(),
         peak: 0,
+        releases: 0,
     };
     r.fill(FILE_HEADER as u64).map_err(io)?;
     let head = &r.buf[..];
@@ -289,6 +296,7 @@ pub fn replay(
     }
     apply::adopt_orphans(&mut out);
     out.peak_buffer = r.peak;
+    out.buffer_releases = r.releases;
     Ok(out)
 }
 

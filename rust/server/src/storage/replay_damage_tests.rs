@@ -45,6 +45,13 @@ fn damage_loses_only_the_records_it_touches_and_is_reported() {
     let (clean, _) = run(&data, 4096);
     // Memory stays flat: a few chunks, not the 1.2 MB file.
     assert!(clean.peak_buffer <= 3 * 4096, "peak {}", clean.peak_buffer);
+    // ... and replayed bytes are dropped a chunk at a time, not after every record.
+    let chunks = data.len() / 4096;
+    assert!(
+        (chunks / 2..=chunks + 1).contains(&clean.buffer_releases),
+        "{} releases for {chunks} chunks",
+        clean.buffer_releases
+    );
     let all: HashSet<Rlid> = rlids(&clean).into_iter().collect();
     assert_eq!(all.len(), 10_000);
     let len = data.len();
