@@ -175,15 +175,17 @@ impl Reader<'_> {
     fn zeros_from(&self, start: u64) -> io::Result<bool> {
         let mut buf = vec![0u8; self.chunk.min(1 << 20)];
         let mut at = start;
-        while at < self.len {
-            let n = (self.len - at).min(buf.len() as u64) as usize;
-            self.file.read_exact_at(&mut buf[..n], at)?;
+        loop {
+            // Whole buffers but the last: `read_at` returns fewer bytes only at the end.
+            let n = self.file.read_at(&mut buf, at)?;
+            if n == 0 {
+                return Ok(true);
+            }
             if buf[..n].iter().any(|&b| b != 0) {
                 return Ok(false);
             }
             at += n as u64;
         }
-        Ok(true)
     }
 }
 

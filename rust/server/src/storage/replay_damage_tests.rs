@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use ensign_proto::rlid::Rlid;
 use rand::{Rng, SeedableRng};
 
+use super::record::EVENT_BODY_OFFSET;
 use super::replay_tests::{rlids, run, Log, A, B};
 
 /// One kind of damage at a position.
@@ -158,5 +159,55 @@ fn resync_finds_the_next_record_whatever_the_chunk_size() {
         let (r, _) = run(&data, 64);
         assert_eq!(r.report.damaged.len(), 1, "{short} bytes");
         assert!(r.report.torn_tail.is_none());
+    }
+}
+
+#[test]
+fn a_damaged_body_is_skipped_whole_even_when_it_holds_a_record() {
+    // A payload that is itself a whole, valid record (say, a log stored in an event).
+    let mut inner = Log::new();
+    for _ in 0..500 {
+        inner.event(A, b"inner");
+    }
+    let (s, e, fake) = *inner.spans.last().unwrap();
+    let fake = fake.unwrap();
+    let mut body = vec![7u8; 40];
+    body.extend_from_slice(&inner.data[s..e]);
+    body.extend_from_slice(&[7u8; 40]);
+    let mut log = Log::new();
+    log.create(A, "a", 1);
+    for i in 0..8u32 {
+        log.event(A, &[i as u8; 100]);
+    }
+    let victim = log.event(A, &body);
+    let (vs, ve, _) = *log.spans.last().unwrap();
+    for i in 0..8u32 {
+        log.event(A, &[i as u8; 100]);
+    }
+    let want: Vec<Rlid> = log
+        .spans
+        .iter()
+        .filter_map(|s| s.2)
+        .filter(|r| *r != victim)
+        .collect();
+    assert!(!want.contains(&fake));
+    // The body fails its checksum; its header (and so its length) is intact.
+    let mut data = log.data.to_vec();
+    data[vs + EVENT_BODY_OFFSET + 10] ^= 0x01;
+    for chunk in [64, 1000, 4096, 1 << 20] {
+        let (r, _) = run(&data, chunk);
+        let got = rlids(&r);
+        assert!(
+            !got.contains(&fake),
+            "chunk {chunk}: a record made up from a payload"
+        );
+        assert_eq!(got, want, "chunk {chunk}");
+        assert_eq!(r.report.damaged.len(), 1, "chunk {chunk}: {}", r.report);
+        let d = &r.report.damaged[0];
+        assert_eq!(
+            (d.start, d.end, d.records),
+            (vs as u64, ve as u64, 1),
+            "chunk {chunk}"
+        );
     }
 }

@@ -176,6 +176,14 @@ fn records_across_chunk_boundaries_are_read_whole() {
         assert!(r.report.is_clean(), "chunk {chunk}: {}", r.report);
         assert_eq!(rlids(&r), want, "chunk {chunk}");
         assert_eq!(r.append_at, log.data.len() as u64);
+        // Reading stops at the end of the record being read (give or take a chunk on
+        // either side): the largest record bounds the memory, not the file.
+        let bound = big + record::EVENT_BODY_OFFSET + 2 * chunk;
+        assert!(
+            r.peak_buffer <= bound,
+            "chunk {chunk}: peak {}",
+            r.peak_buffer
+        );
     }
 }
 
@@ -204,6 +212,17 @@ fn a_torn_last_write_is_cut_durably() {
     let (r, _) = run(&zeros, 100);
     assert_eq!(r.report.torn_tail, Some((full as u64, full as u64 + 5000)));
     assert_eq!(rlids(&r).len(), 2);
+    // Not when anything but zeros follows them, however far (past many read buffers):
+    // those bytes are damage, kept and reported, not a torn write to cut.
+    zeros[full..].fill(0);
+    zeros.truncate(full + 5000);
+    zeros.push(1);
+    let (r, _) = run(&zeros, 100);
+    assert_eq!(r.report.torn_tail, None);
+    assert_eq!(r.report.damaged.len(), 1, "{}", r.report);
+    let d = &r.report.damaged[0];
+    assert_eq!((d.start, d.end), (full as u64, full as u64 + 5001));
+    assert_eq!(r.append_at, full as u64 + 5001);
 }
 
 #[test]
