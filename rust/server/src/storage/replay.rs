@@ -316,9 +316,10 @@ fn resync(r: &mut Reader<'_>, out: &mut Recovered, start: u64) -> io::Result<Opt
             if r.end() >= r.len {
                 break;
             }
-            // A header may straddle the end of what is buffered.
+            // A header may straddle the end of what is buffered: look again from 15
+            // bytes before it. The next fill (`p + chunk`, a chunk being at least 16
+            // bytes) then reads at least one byte more.
             p = p.max(r.end() - (FRAME_HEADER as u64 - 1));
-            r.fill(r.end() + 1)?;
             continue;
         };
         let cand = r.base + i as u64;

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use ensign_proto::rlid::Rlid;
 use rand::{Rng, SeedableRng};
 
-use super::record::EVENT_BODY_OFFSET;
+use super::record::{self, EVENT_BODY_OFFSET};
 use super::replay_tests::{rlids, run, Log, A, B};
 
 /// One kind of damage at a position.
@@ -231,6 +231,38 @@ fn a_damaged_body_is_skipped_whole_even_when_it_holds_a_record() {
             (d.start, d.end, d.records),
             (vs as u64, ve as u64, 1),
             "chunk {chunk}"
+        );
+    }
+}
+
+#[test]
+fn a_long_run_of_garbage_is_skipped_a_chunk_at_a_time() {
+    let mut log = Log::new();
+    log.create(A, "a", 1);
+    for i in 0..20u32 {
+        log.event(A, &[i as u8; 100]);
+    }
+    let want: Vec<Rlid> = log.spans.iter().filter_map(|s| s.2).collect();
+    let at = log.spans[10].1;
+    // 50 KB holding no frame header (no byte of the sync word's first value).
+    let garbage: Vec<u8> = (0..50_000u32).map(|i| 1 + (i % 200) as u8).collect();
+    assert!(!garbage.contains(&record::SYNC.to_le_bytes()[0]));
+    let mut data = log.data.to_vec();
+    data.splice(at..at, garbage);
+    for chunk in [16, 100, 1024] {
+        let (r, _) = run(&data, chunk);
+        assert_eq!(rlids(&r), want, "chunk {chunk}");
+        assert_eq!(r.report.damaged.len(), 1, "chunk {chunk}: {}", r.report);
+        let d = &r.report.damaged[0];
+        assert_eq!(
+            (d.start, d.end, d.records),
+            (at as u64, at as u64 + 50_000, 1)
+        );
+        // Memory stays within a few chunks (and records) while scanning.
+        assert!(
+            r.peak_buffer <= 4 * chunk + 512,
+            "chunk {chunk}: peak {}",
+            r.peak_buffer
         );
     }
 }
