@@ -266,3 +266,29 @@ fn a_long_run_of_garbage_is_skipped_a_chunk_at_a_time() {
         );
     }
 }
+
+#[test]
+fn a_record_found_after_damage_may_end_the_file() {
+    let mut log = Log::new();
+    log.create(A, "a", 1);
+    for i in 0..6u32 {
+        log.event(A, &[i as u8; 150]);
+    }
+    let want: Vec<Rlid> = log.spans.iter().filter_map(|s| s.2).collect();
+    let (s, e, lost) = log.spans[log.spans.len() - 2];
+    let mut data = log.data.to_vec();
+    data[s + 5] ^= 0x04; // the length field of the next-to-last record
+    for chunk in [16, 64, 4096] {
+        let (r, _) = run(&data, chunk);
+        let got = rlids(&r);
+        let expect: Vec<Rlid> = want.iter().copied().filter(|x| Some(*x) != lost).collect();
+        assert_eq!(got, expect, "chunk {chunk}: the last record is intact");
+        assert_eq!(r.report.torn_tail, None, "chunk {chunk}: {}", r.report);
+        assert_eq!(r.report.damaged.len(), 1, "chunk {chunk}: {}", r.report);
+        assert_eq!(
+            (r.report.damaged[0].start, r.report.damaged[0].end),
+            (s as u64, e as u64)
+        );
+        assert_eq!(r.append_at, data.len() as u64);
+    }
+}
