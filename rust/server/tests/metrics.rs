@@ -189,7 +189,7 @@ async fn startup_refusals_and_stop_are_logged_without_secrets() {
     };
     let up = line("Ensign server listening");
     assert!(
-        up.contains("INFO") && up.contains("ensign_server::handle"),
+        up.contains("INFO") && up.contains("ensign_server::startup"),
         "{up}"
     );
     assert!(
