@@ -220,6 +220,19 @@ async def test_published_events_are_untracked_until_a_setter_stores_an_object(cl
     assert gc.is_tracked(events[0]) and gc.is_tracked(events[1].type) and gc.is_tracked(events[2])
 
 
+async def test_publishing_makes_no_type_object(client, topic):
+    events = make(2)
+    renamed = Event(b"r", schema_name="Before", schema_version="1.0.0")
+    renamed.type.name = "After"  # its own Type, mutated before publishing
+    await client.publish(topic, [*events, renamed])
+    await client.flush()
+    # Events whose `type` was never read keep only the shared parts tuple, and are untracked.
+    assert all(e._type is None and not gc.is_tracked(e) for e in events)
+    assert str(events[0].type) == "Unknown v0.0.0" and events[0]._type is not None
+    got = await (await client.query(f"SELECT * FROM {topic}")).fetchall()
+    assert [str(e.type) for e in got] == ["Unknown v0.0.0"] * 2 + ["After v1.0.0"]
+
+
 async def test_events_that_may_hold_cycles_stay_tracked(client, topic):
     odd = make(1)[0]
     odd.id = [odd]  # a cycle through the event itself

@@ -20,6 +20,7 @@ from pyensign_fast import nack
 from pyensign_fast.events import Event, EventState, Type, ack_event, from_object
 from pyensign_fast.exceptions import CouldNotAck, CouldNotNack, NackError, PyEnsignError
 from pyensign_fast.messages import Nack
+from pyensign_fast.schema import encode_type
 from pyensign_fast.timestamps import Timestamp
 from pyensign_fast.utils.rlid import RLID
 
@@ -275,10 +276,14 @@ def test_each_event_has_its_own_type() -> None:
 def test_core_contract_attributes() -> None:
     event = Event(b"x", "text/plain", "Generic", "1.2.3", {"k": "v"})
     slots = {name for cls in Event.__mro__ for name in getattr(cls, "__slots__", ())}
-    for name in ("data", "meta", "mimetype", "type", "_created", "_batch", "_slot"):
+    for name in ("data", "meta", "mimetype", "_type", "_tparts", "_created", "_batch", "_slot"):
         assert name in slots
     assert isinstance(event.mimetype, int) and isinstance(event._created, int)
+    # No Type object until `type` is read: the shared parts carry the encoding.
+    assert event._type is None and event._tparts[4] == encode_type("Generic", 1, 2, 3)
+    assert Event(b"y", schema_name="Generic", schema_version="1.2.3")._tparts is event._tparts
     assert isinstance(event.type._pb, bytes) and event._batch is None
+    assert event._type is event.type
     assert not hasattr(event, "__dict__")
 
 

@@ -185,3 +185,19 @@ async def test_blocking_calls_for_the_sync_client(client, topic):
 
     with pytest.raises(QueryNoRows):
         await asyncio.to_thread(no_rows)
+
+
+async def test_query_results_can_be_published_again_with_their_schema(client, topic):
+    # A received event has no encoded schema yet (its shared parts end in None): the core
+    # makes its Type on publish and encodes it; the copy must keep name and version.
+    await seed(client, topic, 3)
+    got = await (await client.query(f"SELECT * FROM {topic}")).fetchall()
+    assert all(e._type is None and e._tparts[4] is None for e in got)
+    assert got[0]._tparts is got[2]._tparts  # one tuple per schema, not per event
+    await client.create_topic("copies")
+    await client.publish("copies", got)
+    await client.flush(timeout=WAIT)
+    assert all(e.acked() for e in got)
+    copies = await (await client.query("SELECT * FROM copies")).fetchall()
+    assert data(copies) == [b"e0", b"e1", b"e2"]
+    assert {str(e.type) for e in copies} == {"Row v1.0.0"}

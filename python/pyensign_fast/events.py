@@ -2,7 +2,8 @@
 
 ``Event`` is a ``__slots__`` class that follows the Event ↔ core contract in
 ``docs/architecture.md``: ``_core`` reads ``data``, ``mimetype`` (int), ``type``
-(``type._pb`` holds the encoded schema), ``meta`` and ``_created`` (int ns), then sets
+(``_type``, or when that is ``None`` the shared ``_tparts`` tuple whose last item is the
+encoded schema), ``meta`` and ``_created`` (int ns), then sets
 ``_batch``/``_slot``. From then on ``state``, ``id``, ``committed`` and ``error`` are
 read from the batch on demand (a value assigned by the user wins), so the publish path
 creates no per-event Python objects beyond the ``Event`` itself. Received events carry
@@ -24,8 +25,9 @@ from collections.abc import Mapping
 from typing import Any, Dict, List, Tuple, Union
 
 from pyensign_fast import mimetypes as mtype
+from pyensign_fast._core import gc_track as _gc_track
 from pyensign_fast.outcome import EventOutcome, EventState
-from pyensign_fast.schema import _TYPE_CACHE, Type, _event_type_parts
+from pyensign_fast.schema import _TYPE_CACHE, Type, TypeParts, _event_type_parts
 from pyensign_fast.timestamps import Timestamp
 from pyensign_fast.utils import pbtime
 from pyensign_fast.utils.rlid import RLID
@@ -75,16 +77,18 @@ class Event(EventOutcome):
     __slots__ = (
         "_created",  # int: creation time, ns since the epoch
         "_topic_id",  # bytes: topic of a received event (set by the subscribe side)
+        "_tparts",  # TypeParts: the schema, shared by the events of that schema
+        "_type",  # the event's own Type once `type` was read or assigned, else None
         "data",
         "meta",
         "mimetype",
-        "type",
     )
 
     data: bytes
     meta: Dict[str, str] | None
     mimetype: int
-    type: Type
+    _tparts: TypeParts
+    _type: Type | None
     _created: int
     _topic_id: bytes | None
 
@@ -111,7 +115,7 @@ class Event(EventOutcome):
         if mimetype is None:
             raise ValueError("no mimetype provided")
         try:
-            parts = _TYPE_CACHE[schema_name, schema_version]
+            parts = _TYPE_CACHE[schema_name][schema_version]
         except (KeyError, TypeError):
             parts = None
         if parts is None and not schema_name.strip():  # AttributeError if not a str
@@ -130,9 +134,9 @@ class Event(EventOutcome):
                         break
             else:
                 meta = _check_meta(meta)
-        t = _new(Type)
-        t._name, t._major, t._minor, t._patch, t._pb = parts
-        self.type = t
+        # No Type object per event: `type` makes one from the shared parts when read.
+        self._tparts = parts
+        self._type = None
         self.data = data  # type: ignore[assignment]  # checked above
         self.meta = meta
         self._created = _time_ns()
@@ -170,10 +174,8 @@ class Event(EventOutcome):
         event.data = data
         event.mimetype = mimetype
         event.meta = meta if meta is not None else {}
-        t = _new(Type)
-        t._name, t._major, t._minor, t._patch = type_parts
-        t._pb = None  # encoded only if the event is published again
-        event.type = t
+        event._tparts = (*type_parts, None)  # encoded only if the event is published again
+        event._type = None
         event._created = created_ns
         event._state = state
         event._batch = None
@@ -185,7 +187,23 @@ class Event(EventOutcome):
         event._topic_id = topic_id
         return event
 
-    # -- creation time and protobuf views -------------------------------------------------
+    # -- schema type, creation time and protobuf views ------------------------------------
+    @property
+    def type(self) -> Type:
+        """The schema ``Type``; made from the shared parts on first read, then kept (so
+        that mutating it changes this event only)."""
+        t = self._type
+        if t is None:
+            t = _new(Type)
+            t._name, t._major, t._minor, t._patch, t._pb = self._tparts
+            self._type = t
+        return t
+
+    @type.setter
+    def type(self, value: Type) -> None:
+        self._type = value
+        _gc_track(self)  # a published event may have been untracked (see EventOutcome)
+
     @property
     def created(self) -> Timestamp:
         """Creation time as a ``Timestamp`` (a new object on each read)."""
@@ -321,45 +339,27 @@ class Event(EventOutcome):
 def _received_batch(rows: List[tuple], sub: Any) -> List[Event]:
     """Fill received events from the rows the core hands over, one page at a time.
 
-    Each row is ``(event, type, data, mimetype, meta_or_None, type_name, major, minor,
-    patch, created_ns, rlid, topic_id, committed_ns_or_None)``, where ``event`` and
-    ``type`` are empty instances that the core allocated (``object.__new__`` of the
-    event class and of :class:`Type`; the event class is ``sub.event_class`` when the
-    ack target has one, e.g. the blocking client's events, else :class:`Event`). ``sub``
-    is the ack target (``sub.ack(rlid)``/``sub.nack(rlid, code)``) of subscribed events,
-    in state SUBSCRIBED; ``None`` for query results, in state INITIALIZED (they cannot be
-    acked). No validation: a received event is what it is (K9). ``committed`` stays in
-    nanoseconds until read (see ``EventOutcome.committed``).
+    Each row is ``(event, data, mimetype, meta_or_None, type_parts, created_ns, rlid,
+    topic_id, committed_ns_or_None)``, where ``event`` is an empty instance that the core
+    allocated (``object.__new__`` of the event class: ``sub.event_class`` when the ack
+    target has one, e.g. the blocking client's events, else :class:`Event`) and
+    ``type_parts`` is ``(name, major, minor, patch, None)``, shared by consecutive events
+    of one schema. ``sub`` is the ack target (``sub.ack(rlid)``/``sub.nack(rlid, code)``)
+    of subscribed events, in state SUBSCRIBED; ``None`` for query results, in state
+    INITIALIZED (they cannot be acked). No validation: a received event is what it is
+    (K9). ``committed`` stays in nanoseconds until read (see ``EventOutcome.committed``).
     """
     # NOTE: the receive hot path. Plain slot stores in one loop (specialised bytecode on
     # CPython 3.11+): ~0.2 us per event, against ~1-2 us through _received().
     state = _INITIALIZED if sub is None else _SUBSCRIBED
     out: List[Event] = []
     append = out.append
-    for (
-        e,
-        t,
-        data,
-        mimetype,
-        meta,
-        name,
-        major,
-        minor,
-        patch,
-        created,
-        rlid,
-        topic,
-        committed,
-    ) in rows:
-        t._name = name
-        t._major = major
-        t._minor = minor
-        t._patch = patch
-        t._pb = None
+    for e, data, mimetype, meta, parts, created, rlid, topic, committed in rows:
         e.data = data
         e.mimetype = mimetype
         e.meta = {} if meta is None else meta
-        e.type = t
+        e._tparts = parts
+        e._type = None
         e._created = created
         e._state = state
         e._batch = None

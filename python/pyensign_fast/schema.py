@@ -8,9 +8,9 @@ assigning ``name`` or a version resets it, and ``_encode()`` rebuilds it. The en
 a few lines of Python so that this path never needs the protobuf package.
 
 ``Event`` construction goes through :func:`_event_type_parts`, which caches the parsed
-and encoded result per ``(schema_name, schema_version)`` pair: each event still gets its
-own ``Type`` object (users may mutate ``event.type``), but it is filled from the cached
-tuple without running the semver regex again.
+and encoded result per ``(schema_name, schema_version)`` pair. An event keeps that shared
+tuple (``Event._tparts``) and makes its own ``Type`` object only when ``event.type`` is
+first read (users may mutate it), so publishing never creates one.
 """
 
 from __future__ import annotations
@@ -170,11 +170,14 @@ class Type:
         return f"{self._name} v{self.semver()}"
 
 
-# (schema_name, schema_version) given to Event -> parsed and encoded parts.
-_TYPE_CACHE: Dict[Tuple[Any, Any], TypeParts] = {}
+# schema_name -> schema_version -> parsed and encoded parts, as given to Event.
+# NOTE: two plain lookups (~50 ns) instead of one keyed by a (name, version) tuple
+# (~130 ns: the tuple is built and hashed on every Event).
+_TYPE_CACHE: Dict[Any, Dict[Any, TypeParts]] = {}
 # NOTE: bounded so that per-event dynamic schema names cannot grow it without limit;
 # past the bound, events are still built correctly (about 1.5 µs slower each).
 _TYPE_CACHE_MAX = 4096
+_type_cache_size = 0
 
 
 def _check_schema_name(schema_name: str) -> str:
@@ -189,9 +192,21 @@ def _event_type_parts(schema_name: str, schema_version: str | None) -> TypeParts
     name = _check_schema_name(schema_name)
     t = Type(name, schema_version)
     parts = (name, t._major, t._minor, t._patch, t._encode())
-    try:
-        if len(_TYPE_CACHE) < _TYPE_CACHE_MAX:
-            _TYPE_CACHE[schema_name, schema_version] = parts
-    except TypeError:  # an unhashable version object: just don't cache it
-        pass
+    global _type_cache_size
+    if _type_cache_size < _TYPE_CACHE_MAX:
+        try:
+            versions = _TYPE_CACHE.setdefault(schema_name, {})
+            if schema_version not in versions:
+                versions[schema_version] = parts
+                _type_cache_size += 1
+        except TypeError:  # an unhashable version object: just don't cache it
+            pass
     return parts
+
+
+def _cached_parts(schema_name: Any, schema_version: Any) -> TypeParts | None:
+    """The cached parts of a (name, version) pair, or ``None``."""
+    try:
+        return _TYPE_CACHE[schema_name][schema_version]
+    except (KeyError, TypeError):
+        return None

@@ -17,7 +17,7 @@ use ensign_client::EventFields;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyType};
+use pyo3::types::{PyBytes, PyDict, PyTuple, PyType};
 use pyo3::{ffi, intern};
 
 static EVENT_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -27,7 +27,8 @@ static TYPE_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 pub struct EventIn<'py> {
     pub obj: Bound<'py, PyAny>,
     data: Bound<'py, PyBytes>,
-    ty: Bound<'py, PyAny>,
+    /// The event's own `Type` (`_type`), or `None` when it uses the shared parts tuple.
+    ty: Option<Bound<'py, PyAny>>,
     type_pb: Bound<'py, PyBytes>,
     /// The type's encoding was cached (no setter ran since it was made).
     type_cached: bool,
@@ -59,12 +60,7 @@ impl<'py> EventIn<'py> {
                     "event mimetype must be an int (see pyensign_fast.mimetypes.parse)",
                 )
             })?;
-        let ty = ev.getattr(intern!(py, "type"))?;
-        let mut type_pb = ty.getattr(intern!(py, "_pb"))?;
-        let type_cached = !type_pb.is_none();
-        if !type_cached {
-            type_pb = ty.call_method0(intern!(py, "_encode"))?;
-        }
+        let (ty, type_pb, type_cached) = read_type(&ev)?;
         let type_pb = type_pb
             .cast_into::<PyBytes>()
             .map_err(|_| PyTypeError::new_err("event type did not encode to bytes"))?;
@@ -143,9 +139,14 @@ impl<'py> EventIn<'py> {
         if !acyclic(self.data.as_any()) || !acyclic(&self.meta_obj) {
             return Ok(());
         }
-        if is_tracked(&self.ty) {
+        // Without its own `Type`, the event refers to a shared tuple of str, int and bytes.
+        let Some(ty) = &self.ty else {
+            untrack(&self.obj);
+            return Ok(());
+        };
+        if is_tracked(ty) {
             let type_cls = TYPE_CLASS.import(py, "pyensign_fast.schema", "Type")?;
-            let exact = self.ty.get_type().is(type_cls);
+            let exact = ty.get_type().is(type_cls);
             let mut ok = exact;
             if ok && !self.type_cached {
                 for name in [
@@ -154,13 +155,13 @@ impl<'py> EventIn<'py> {
                     intern!(py, "_minor"),
                     intern!(py, "_patch"),
                 ] {
-                    ok = ok && self.ty.getattr_opt(name)?.is_none_or(|v| acyclic(&v));
+                    ok = ok && ty.getattr_opt(name)?.is_none_or(|v| acyclic(&v));
                 }
             }
             if !ok {
                 return Ok(());
             }
-            untrack(&self.ty);
+            untrack(ty);
         }
         // `mimetype` is an int (checked by `read`); `_state` holds an `EventState`
         // member and `_batch` a `PublishBatch`, neither of which refers to events;
@@ -169,6 +170,40 @@ impl<'py> EventIn<'py> {
         untrack(&self.obj);
         Ok(())
     }
+}
+
+/// The event's type and its encoding: `(own Type or None, encoded bytes, cached)`.
+/// Without its own `Type` (`_type` is `None`), the encoding is the last item of the shared
+/// `_tparts` tuple; a received event's tuple has none, so a `Type` is made (by the `type`
+/// property) and encoded.
+#[allow(clippy::type_complexity)]
+fn read_type<'py>(
+    ev: &Bound<'py, PyAny>,
+) -> PyResult<(Option<Bound<'py, PyAny>>, Bound<'py, PyAny>, bool)> {
+    let py = ev.py();
+    let own = ev.getattr(intern!(py, "_type"))?;
+    if own.is_none() {
+        let parts = ev.getattr(intern!(py, "_tparts"))?;
+        let pb = parts
+            .cast::<PyTuple>()
+            .ok()
+            .and_then(|t| t.get_item(4).ok())
+            .filter(|pb| pb.is_instance_of::<PyBytes>());
+        if let Some(pb) = pb {
+            return Ok((None, pb, true));
+        }
+    }
+    let ty = if own.is_none() {
+        ev.getattr(intern!(py, "type"))?
+    } else {
+        own
+    };
+    let pb = ty.getattr(intern!(py, "_pb"))?;
+    if pb.is_none() {
+        let pb = ty.call_method0(intern!(py, "_encode"))?;
+        return Ok((Some(ty), pb, false));
+    }
+    Ok((Some(ty), pb, true))
 }
 
 /// Whether the collector tracks `obj`.

@@ -1,10 +1,12 @@
 //! Received events into Python: one page of decoded events becomes a list of
 //! `pyensign_fast.events.Event`s in one call (for subscriptions and EnSQL cursors).
 //!
-//! Rust allocates each `Event` and `Type` instance (their type's `tp_alloc`, as
-//! `object.__new__` would) and turns the event's fields into a row tuple (payload copied
-//! into a `bytes`, ids, ints); one call to `events._received_batch(rows, sub)` fills the
-//! instances' slots with plain slot stores, the fastest way CPython has to do it.
+//! Rust allocates each `Event` instance (its type's `tp_alloc`, as `object.__new__`
+//! would) and turns the event's fields into a row tuple (payload copied into a `bytes`,
+//! ids, ints, and the schema as a `(name, major, minor, patch, None)` tuple shared by
+//! consecutive events of one schema: no `Type` object is made unless `event.type` is
+//! read); one call to `events._received_batch(rows, sub)` fills the instances' slots with
+//! plain slot stores, the fastest way CPython has to do it.
 //!
 //! Concurrency: runs on the calling thread with the GIL held; never waits.
 
@@ -21,7 +23,6 @@ pub const MAX_PAGE: usize = 4096;
 
 static BUILDER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static EVENT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 /// Builds `Event`s for `items` in one call to `events._received_batch(rows, sub)`.
 /// `sub` is the ack target of received events, or `None` for query results.
@@ -38,13 +39,12 @@ pub fn build_events<'py>(
         _ => EVENT.import(py, "pyensign_fast.events", "Event")?.clone(),
     };
     let events = Alloc::new(event_cls);
-    let types = Alloc::new(TYPE.import(py, "pyensign_fast.schema", "Type")?.clone());
     let mut rows = Vec::with_capacity(items.len());
     // NOTE: most pages come from one topic, one schema and one commit: share the topic id
     // `bytes`, the schema name `str` and the commit time `int` (all immutable) instead of
     // making one per event.
     let mut topic: Option<(Id, Bound<'py, PyBytes>)> = None;
-    let mut name: Option<(bytes::Bytes, Bound<'py, PyString>)> = None;
+    let mut schema: Option<(bytes::Bytes, (u32, u32, u32), Bound<'py, PyTuple>)> = None;
     let mut commit: Option<(i64, Bound<'py, PyAny>)> = None;
     for r in items {
         let topic_obj = match &topic {
@@ -55,11 +55,23 @@ pub fn build_events<'py>(
                 obj
             }
         };
-        let name_obj = match &name {
-            Some((raw, obj)) if *raw == r.type_name => obj.clone(),
+        let parts = match &schema {
+            Some((raw, version, obj)) if *raw == r.type_name && *version == r.type_version => {
+                obj.clone()
+            }
             _ => {
-                let obj = PyString::new(py, &r.type_name());
-                name = Some((r.type_name.clone(), obj.clone()));
+                let (major, minor, patch) = r.type_version;
+                let obj = PyTuple::new(
+                    py,
+                    [
+                        PyString::new(py, &r.type_name()).into_any(),
+                        major.into_pyobject(py)?.into_any(),
+                        minor.into_pyobject(py)?.into_any(),
+                        patch.into_pyobject(py)?.into_any(),
+                        py.None().into_bound(py),
+                    ],
+                )?;
+                schema = Some((r.type_name.clone(), r.type_version, obj.clone()));
                 obj
             }
         };
@@ -84,18 +96,13 @@ pub fn build_events<'py>(
                 Some(d)
             }
         };
-        let (major, minor, patch) = r.type_version;
         let none = || py.None().into_bound(py);
-        let row: [Bound<'py, PyAny>; 13] = [
+        let row: [Bound<'py, PyAny>; 9] = [
             events.make()?,
-            types.make()?,
             PyBytes::new(py, &r.data).into_any(),
             r.mimetype.into_pyobject(py)?.into_any(),
             meta.map_or_else(none, Bound::into_any),
-            name_obj.into_any(),
-            major.into_pyobject(py)?.into_any(),
-            minor.into_pyobject(py)?.into_any(),
-            patch.into_pyobject(py)?.into_any(),
+            parts.into_any(),
             r.created_ns().into_pyobject(py)?.into_any(),
             PyBytes::new(py, &r.id).into_any(),
             topic_obj.into_any(),
