@@ -24,6 +24,9 @@ pub const MAX_PAGE: usize = 4096;
 static BUILDER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static EVENT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
+/// A schema as the stream carries it: name bytes and (major, minor, patch).
+type SchemaKey = (bytes::Bytes, (u32, u32, u32));
+
 /// Builds `Event`s for `items` in one call to `events._received_batch(rows, sub)`.
 /// `sub` is the ack target of received events, or `None` for query results.
 pub fn build_events<'py>(
@@ -44,7 +47,7 @@ pub fn build_events<'py>(
     // `bytes`, the schema name `str` and the commit time `int` (all immutable) instead of
     // making one per event.
     let mut topic: Option<(Id, Bound<'py, PyBytes>)> = None;
-    let mut schema: Option<(bytes::Bytes, (u32, u32, u32), Bound<'py, PyTuple>)> = None;
+    let mut schema: Option<(SchemaKey, Bound<'py, PyTuple>)> = None;
     let mut commit: Option<(i64, Bound<'py, PyAny>)> = None;
     for r in items {
         let topic_obj = match &topic {
@@ -56,7 +59,7 @@ pub fn build_events<'py>(
             }
         };
         let parts = match &schema {
-            Some((raw, version, obj)) if *raw == r.type_name && *version == r.type_version => {
+            Some(((raw, version), obj)) if *raw == r.type_name && *version == r.type_version => {
                 obj.clone()
             }
             _ => {
@@ -71,7 +74,7 @@ pub fn build_events<'py>(
                         py.None().into_bound(py),
                     ],
                 )?;
-                schema = Some((r.type_name.clone(), r.type_version, obj.clone()));
+                schema = Some(((r.type_name.clone(), r.type_version), obj.clone()));
                 obj
             }
         };
