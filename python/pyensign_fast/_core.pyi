@@ -39,6 +39,9 @@ def _logs_emit(n: int, message: str) -> None:
 def gc_track(obj: Any) -> None:
     """Track ``obj`` with the cyclic GC again (no-op if tracked or not a GC object)."""
 
+def _direct_event_slots() -> bool:
+    """Whether publishing reads ``Event`` slots directly (their offsets were probed)."""
+
 @final
 class Notifier:
     """A completion queue with a pollable file descriptor (one per event loop)."""

@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Tuple, Union
 from pyensign_fast import mimetypes as mtype
 from pyensign_fast._core import gc_track as _gc_track
 from pyensign_fast.outcome import EventOutcome, EventState
-from pyensign_fast.schema import _TYPE_CACHE, Type, TypeParts, _event_type_parts
+from pyensign_fast.schema import _TYPE_CACHE, Type, _event_type_parts
 from pyensign_fast.timestamps import Timestamp
 from pyensign_fast.utils import pbtime
 from pyensign_fast.utils.rlid import RLID
@@ -87,7 +87,7 @@ class Event(EventOutcome):
     data: bytes
     meta: Dict[str, str] | None
     mimetype: int
-    _tparts: TypeParts
+    _tparts: Tuple[str, int, int, int, bytes | None]
     _type: Type | None
     _created: int
     _topic_id: bytes | None

@@ -346,6 +346,10 @@ fn gc_track(obj: &Bound<'_, PyAny>) {
 /// Registers the client classes.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gc_track, m)?)?;
+    m.add_function(wrap_pyfunction!(
+        crate::conversion::slots::_direct_event_slots,
+        m
+    )?)?;
     m.add_class::<Client>()?;
     m.add_class::<Notifier>()?;
     m.add_class::<PublishBatch>()?;

@@ -17,6 +17,7 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::bridge::{Callbacks, Item, NotifierCore};
 use crate::conversion::event::{check_all_events, EventIn};
+use crate::conversion::slots::EventSlots;
 use crate::errors::to_py;
 
 const PENDING: u8 = 0;
@@ -234,19 +235,20 @@ pub fn publish_batch(
     if start == 0 {
         check_all_events(events)?;
     }
+    let slots = EventSlots::get(events.py());
     // Read only what the window can take now: the rest waits for room.
     let want = publisher.room_for(total - start, 128);
     if start == 0 {
         // NOTE: only batches larger than the window pay for this second read.
         for i in want..total {
-            EventIn::read(seq.get_item(i)?)?;
+            EventIn::read(seq.get_item(i)?, slots)?;
         }
     }
     if want == 0 || (whole && want < total - start) {
         return Ok(0);
     }
     let owned = (start..start + want)
-        .map(|i| EventIn::read(seq.get_item(i)?))
+        .map(|i| EventIn::read(seq.get_item(i)?, slots))
         .collect::<PyResult<Vec<_>>>()?;
     let metas: Vec<Vec<(&str, &str)>> = owned.iter().map(EventIn::meta_refs).collect();
     let fields: Vec<EventFields<'_>> = owned

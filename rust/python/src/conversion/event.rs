@@ -17,8 +17,10 @@ use ensign_client::EventFields;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
 use pyo3::{ffi, intern};
+
+use super::slots::{EventSlots, Slot};
 
 static EVENT_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static TYPE_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -36,13 +38,34 @@ pub struct EventIn<'py> {
     meta_obj: Bound<'py, PyAny>,
     meta: Vec<(String, String)>,
     created: (i64, i32),
+    /// Slot offsets usable for this event (see `conversion::slots`).
+    direct: Option<&'static EventSlots>,
+}
+
+/// Reads one attribute of `ev`: from its slot when `direct` covers it and the slot is
+/// set, else through `getattr` (which raises the usual errors).
+fn attr<'py>(
+    ev: &Bound<'py, PyAny>,
+    direct: Option<&'static EventSlots>,
+    slot: Slot,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Bound<'py, PyAny>> {
+    if let Some(d) = direct {
+        // SAFETY: `direct` is only `Some` when `d.covers(ev)`.
+        if let Some(v) = unsafe { d.read(ev, slot) } {
+            return Ok(v);
+        }
+    }
+    ev.getattr(name)
 }
 
 impl<'py> EventIn<'py> {
-    /// Reads and checks an event (any object with the contract's attributes).
-    pub fn read(ev: Bound<'py, PyAny>) -> PyResult<Self> {
+    /// Reads and checks an event (any object with the contract's attributes). `slots`
+    /// comes from [`EventSlots::get`], once per batch.
+    pub fn read(ev: Bound<'py, PyAny>, slots: Option<&'static EventSlots>) -> PyResult<Self> {
         let py = ev.py();
-        let data = ev.getattr(intern!(py, "data"))?;
+        let direct = slots.filter(|s| s.covers(&ev));
+        let data = attr(&ev, direct, Slot::Data, intern!(py, "data"))?;
         let data = data.cast_into::<PyBytes>().map_err(|e| {
             PyTypeError::new_err(format!(
                 "event data must be bytes, got type {}",
@@ -52,19 +75,18 @@ impl<'py> EventIn<'py> {
         if data.as_bytes().is_empty() {
             return Err(PyValueError::new_err("no data provided"));
         }
-        let mimetype: i32 = ev
-            .getattr(intern!(py, "mimetype"))?
+        let mimetype: i32 = attr(&ev, direct, Slot::Mimetype, intern!(py, "mimetype"))?
             .extract()
             .map_err(|_| {
                 PyTypeError::new_err(
                     "event mimetype must be an int (see pyensign_fast.mimetypes.parse)",
                 )
             })?;
-        let (ty, type_pb, type_cached) = read_type(&ev)?;
+        let (ty, type_pb, type_cached) = read_type(&ev, direct)?;
         let type_pb = type_pb
             .cast_into::<PyBytes>()
             .map_err(|_| PyTypeError::new_err("event type did not encode to bytes"))?;
-        let meta_obj = ev.getattr(intern!(py, "meta"))?;
+        let meta_obj = attr(&ev, direct, Slot::Meta, intern!(py, "meta"))?;
         let mut meta = Vec::new();
         if !meta_obj.is_none() {
             let dict = meta_obj
@@ -79,11 +101,21 @@ impl<'py> EventIn<'py> {
                 meta.push((k, v));
             }
         }
-        let ns: i128 = ev.getattr(intern!(py, "_created"))?.extract()?;
-        let created = (
-            (ns.div_euclid(1_000_000_000)) as i64,
-            (ns.rem_euclid(1_000_000_000)) as i32,
-        );
+        let created = attr(&ev, direct, Slot::Created, intern!(py, "_created"))?;
+        // NOTE: an i64 holds nanoseconds until 2262; i128 (slow in pyo3) only beyond.
+        let created = match created.extract::<i64>() {
+            Ok(ns) => (
+                ns.div_euclid(1_000_000_000),
+                ns.rem_euclid(1_000_000_000) as i32,
+            ),
+            Err(_) => {
+                let ns: i128 = created.extract()?;
+                (
+                    ns.div_euclid(1_000_000_000) as i64,
+                    ns.rem_euclid(1_000_000_000) as i32,
+                )
+            }
+        };
         Ok(EventIn {
             obj: ev,
             data,
@@ -94,6 +126,7 @@ impl<'py> EventIn<'py> {
             meta_obj,
             meta,
             created,
+            direct,
         })
     }
 
@@ -127,12 +160,26 @@ impl<'py> EventIn<'py> {
     /// slot.
     pub fn admitted(&self, batch: &Bound<'py, PyAny>, slot: usize) -> PyResult<()> {
         let py = self.obj.py();
-        self.obj.setattr(intern!(py, "_batch"), batch)?;
-        self.obj.setattr(intern!(py, "_slot"), slot)?;
+        let plain = match self.direct {
+            Some(d) => {
+                let slot = slot.into_pyobject(py)?;
+                // SAFETY: `direct` is only `Some` when `d.covers(self.obj)`.
+                unsafe {
+                    d.write(&self.obj, Slot::Batch, batch);
+                    d.write(&self.obj, Slot::Index, &slot);
+                    d.read(&self.obj, Slot::Plain)
+                }
+            }
+            None => {
+                self.obj.setattr(intern!(py, "_batch"), batch)?;
+                self.obj.setattr(intern!(py, "_slot"), slot)?;
+                self.obj.getattr_opt(intern!(py, "_plain"))?
+            }
+        };
         if !is_tracked(&self.obj) {
             return Ok(());
         }
-        match self.obj.getattr_opt(intern!(py, "_plain"))? {
+        match plain {
             Some(plain) if plain.is_truthy()? => {}
             _ => return Ok(()),
         }
@@ -179,11 +226,12 @@ impl<'py> EventIn<'py> {
 #[allow(clippy::type_complexity)]
 fn read_type<'py>(
     ev: &Bound<'py, PyAny>,
+    direct: Option<&'static EventSlots>,
 ) -> PyResult<(Option<Bound<'py, PyAny>>, Bound<'py, PyAny>, bool)> {
     let py = ev.py();
-    let own = ev.getattr(intern!(py, "_type"))?;
+    let own = attr(ev, direct, Slot::Type, intern!(py, "_type"))?;
     if own.is_none() {
-        let parts = ev.getattr(intern!(py, "_tparts"))?;
+        let parts = attr(ev, direct, Slot::TypeParts, intern!(py, "_tparts"))?;
         let pb = parts
             .cast::<PyTuple>()
             .ok()

@@ -5,6 +5,7 @@
 //! * [`event`]: a Python `Event` → the encoder's [`ensign_client::EventFields`], plus the
 //!   garbage-collector bookkeeping of published events.
 //! * [`received`]: decoded events → Python `Event`s, one page per call.
+//! * [`slots`]: direct access to `Event`'s `__slots__` for the publish path.
 //! * [`outcome`]: acks and nacks → `messages.Ack` / `messages.Nack` objects.
 //! * [`admin`]: topic, project and status replies → the dicts and tuples of `topics.py`,
 //!   `projects.py` and `status.py`.
@@ -16,5 +17,6 @@ mod alloc;
 pub mod event;
 pub mod outcome;
 pub mod received;
+pub mod slots;
 
 pub use alloc::Alloc;
