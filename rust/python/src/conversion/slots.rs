@@ -1,12 +1,13 @@
-//! Direct reads and writes of the `__slots__` of `pyensign_fast.events.Event`, for the
-//! publish path.
+//! Direct reads and writes of the `__slots__` of the SDK's own classes: `Event` on the
+//! publish path, `Ack`/`Nack`/`Timestamp` when outcomes are built.
 //!
 //! Why: publishing reads six attributes of every event and writes two. Through
 //! `PyObject_GetAttr` each costs a type lookup, a descriptor call and (for writes) an
 //! interning of the name: measured, attribute handling was about 30% of the client
 //! thread's CPU when publishing held events. A slot declared with `__slots__` is a
 //! `PyObject *` field at a fixed offset of the instance (a `member_descriptor`), so it can
-//! be read with one load.
+//! be read with one load. (The same for outcomes: four `setattr`s per ack were 9% of the
+//! event-loop thread's CPU.)
 //!
 //! How it stays safe: the extension is built for the stable ABI, which does not expose
 //! member descriptors' offsets, so they are found once by probing: each slot of a fresh
@@ -52,9 +53,92 @@ const NAMES: [&str; 9] = [
 /// again on each batch, which is correct, only slower).
 const MAX_VERIFIED: usize = 32;
 
-/// The probed offsets of `Event`'s slots.
+/// The probed offsets of some slots of one class (see the module docs).
+pub struct SlotTable {
+    offsets: Vec<isize>,
+}
+
+impl SlotTable {
+    /// Finds the offsets of `names` in instances of `cls`; `None` if any of them is not a
+    /// plain slot or cannot be found exactly once.
+    pub fn probe(cls: &Bound<'_, PyType>, names: &[&str]) -> PyResult<Option<SlotTable>> {
+        let py = cls.py();
+        let basic: isize = cls.getattr("__basicsize__")?.extract()?;
+        for name in names {
+            if cls.getattr(*name)?.get_type().name()? != "member_descriptor" {
+                return Ok(None);
+            }
+        }
+        let instance = Alloc::new(cls.clone()).make()?;
+        let header = std::mem::size_of::<ffi::PyObject>() as isize;
+        let word = std::mem::size_of::<*mut ffi::PyObject>() as isize;
+        let mut offsets = Vec::with_capacity(names.len());
+        for name in names {
+            let sentinel = PyList::empty(py);
+            instance.setattr(*name, &sentinel)?;
+            let base = instance.as_ptr().cast::<u8>();
+            let mut found = None;
+            let mut off = header;
+            while off + word <= basic {
+                // SAFETY: within the instance's `__basicsize__` bytes, at pointer
+                // alignment (slots are pointer-aligned fields after the object header).
+                let p = unsafe { *base.offset(off).cast::<*mut ffi::PyObject>() };
+                if p == sentinel.as_ptr() {
+                    if found.is_some() {
+                        return Ok(None);
+                    }
+                    found = Some(off);
+                }
+                off += word;
+            }
+            match found {
+                Some(off) if !offsets.contains(&off) => offsets.push(off),
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(SlotTable { offsets }))
+    }
+
+    /// The value of slot `i` (in the order of the probed names) in `obj`, or `None` when
+    /// the slot is unset.
+    ///
+    /// # Safety
+    /// `obj` must be an instance of the probed class, or of a subclass whose attribute
+    /// access for these names is the class's own.
+    pub unsafe fn read<'py>(&self, obj: &Bound<'py, PyAny>, i: usize) -> Option<Bound<'py, PyAny>> {
+        let field = self.field(obj, i);
+        // SAFETY: per the contract, the field is a live `PyObject *` or NULL; GIL held.
+        unsafe {
+            let value = *field;
+            (!value.is_null()).then(|| Bound::from_borrowed_ptr(obj.py(), value))
+        }
+    }
+
+    /// Stores `value` in slot `i` of `obj`, as `member_set` does: the new value is
+    /// referenced before the old one is released.
+    ///
+    /// # Safety
+    /// As for [`SlotTable::read`].
+    pub unsafe fn write(&self, obj: &Bound<'_, PyAny>, i: usize, value: &Bound<'_, PyAny>) {
+        let field = self.field(obj, i);
+        // SAFETY: as in `read`; dropping the old value may run arbitrary code, after the
+        // field already holds the new one (CPython's own order).
+        unsafe {
+            ffi::Py_INCREF(value.as_ptr());
+            let old = std::ptr::replace(field, value.as_ptr());
+            ffi::Py_XDECREF(old);
+        }
+    }
+
+    fn field(&self, obj: &Bound<'_, PyAny>, i: usize) -> *mut *mut ffi::PyObject {
+        let base = obj.as_ptr().cast::<u8>();
+        base.wrapping_offset(self.offsets[i]).cast()
+    }
+}
+
+/// `Event`'s slot table, and which types it may be used for.
 pub struct EventSlots {
-    offsets: [isize; NAMES.len()],
+    table: SlotTable,
     event_cls: Py<PyType>,
     /// Subclasses found to share `Event`'s descriptors (strong references: a type
     /// object's address is never reused while it is listed here).
@@ -97,34 +181,17 @@ impl EventSlots {
         obj: &Bound<'py, PyAny>,
         slot: Slot,
     ) -> Option<Bound<'py, PyAny>> {
-        let field = self.field(obj, slot);
-        // SAFETY: `covers` made sure `obj` has `Event`'s layout, so the field is a live
-        // `PyObject *` or NULL; the GIL is held.
-        unsafe {
-            let value = *field;
-            (!value.is_null()).then(|| Bound::from_borrowed_ptr(obj.py(), value))
-        }
+        // SAFETY: `covers` made sure `obj` has `Event`'s layout.
+        unsafe { self.table.read(obj, slot as usize) }
     }
 
-    /// Stores `value` in `slot` of `obj`, as `member_set` does: the new value is
-    /// referenced before the old one is released.
+    /// Stores `value` in `slot` of `obj`.
     ///
     /// # Safety
     /// `self.covers(obj)` must be true.
     pub unsafe fn write(&self, obj: &Bound<'_, PyAny>, slot: Slot, value: &Bound<'_, PyAny>) {
-        let field = self.field(obj, slot);
-        // SAFETY: as in `read`; dropping the old value may run arbitrary code, after the
-        // field already holds the new one (CPython's own order).
-        unsafe {
-            ffi::Py_INCREF(value.as_ptr());
-            let old = std::ptr::replace(field, value.as_ptr());
-            ffi::Py_XDECREF(old);
-        }
-    }
-
-    fn field(&self, obj: &Bound<'_, PyAny>, slot: Slot) -> *mut *mut ffi::PyObject {
-        let base = obj.as_ptr().cast::<u8>();
-        base.wrapping_offset(self.offsets[slot as usize]).cast()
+        // SAFETY: as in `read`.
+        unsafe { self.table.write(obj, slot as usize, value) }
     }
 }
 
@@ -155,51 +222,19 @@ fn same_layout(ty: &Bound<'_, PyType>, event_cls: &Bound<'_, PyType>) -> PyResul
     Ok(true)
 }
 
-/// Finds each slot's offset in a fresh `Event` (see the module docs).
+/// Probes `Event` (see the module docs).
 fn probe(py: Python<'_>) -> PyResult<Option<EventSlots>> {
     let event_cls = py
         .import("pyensign_fast.events")?
         .getattr("Event")?
         .cast_into::<PyType>()?;
-    let basic: isize = event_cls.getattr("__basicsize__")?.extract()?;
-    for name in NAMES {
-        if event_cls.getattr(name)?.get_type().name()? != "member_descriptor" {
-            return Ok(None);
-        }
-    }
-    let instance = Alloc::new(event_cls.clone()).make()?;
-    let header = std::mem::size_of::<ffi::PyObject>() as isize;
-    let word = std::mem::size_of::<*mut ffi::PyObject>() as isize;
-    let mut offsets = [0isize; NAMES.len()];
-    for (k, name) in NAMES.iter().enumerate() {
-        let sentinel = PyList::empty(py);
-        instance.setattr(*name, &sentinel)?;
-        let base = instance.as_ptr().cast::<u8>();
-        let mut found = None;
-        let mut off = header;
-        while off + word <= basic {
-            // SAFETY: within the instance's `__basicsize__` bytes, at pointer alignment
-            // (slots are pointer-aligned fields after the object header).
-            let p = unsafe { *base.offset(off).cast::<*mut ffi::PyObject>() };
-            if p == sentinel.as_ptr() {
-                if found.is_some() {
-                    return Ok(None);
-                }
-                found = Some(off);
-            }
-            off += word;
-        }
-        let Some(off) = found else { return Ok(None) };
-        if offsets[..k].contains(&off) {
-            return Ok(None);
-        }
-        offsets[k] = off;
-    }
-    Ok(Some(EventSlots {
-        offsets,
-        event_cls: event_cls.unbind(),
-        verified: Mutex::new(Vec::new()),
-    }))
+    Ok(
+        SlotTable::probe(&event_cls, &NAMES)?.map(|table| EventSlots {
+            table,
+            event_cls: event_cls.unbind(),
+            verified: Mutex::new(Vec::new()),
+        }),
+    )
 }
 
 /// Whether direct slot access is active (for the tests: `_core._direct_event_slots()`).
