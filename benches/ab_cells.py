@@ -54,7 +54,9 @@ def main() -> None:
             r = json.loads(lines[-1])
             print(
                 f"{cell:32} {r['events_per_s']:>10,.0f} ev/s {r['cpu_per_event_us']:>8.3f} us/ev"
-                f" p50={r['p50_us']} p99={r['p99_us']} threads={r['thread_cpu_per_event_us']}"
+                f" p50={r['p50_us']} p99={r['p99_us']}"
+                f" cpu_us={r['thread_cpu_per_event_us']}"
+                f" wakeups={r.get('thread_wakeups_per_event')}"
             )
 
 

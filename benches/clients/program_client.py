@@ -9,6 +9,8 @@ Programs (``--program``):
                 from the call to the ``on_ack`` callback
   wait          one ``publish()`` then ``await event.wait_for_ack()`` per event
 
+``--loop uvloop`` runs the program on uvloop instead of asyncio's own loop.
+
 ``--callbacks``: ``async`` (``async def on_ack``, what every pyensign program has),
 ``plain`` (plain functions: pyensign-fast only) or ``none`` (then the end is
 ``flush()`` for pyensign-fast; pyensign's ``flush()`` does not wait for acks, so its run
@@ -49,6 +51,23 @@ def thread_cpu() -> dict:
             name = stat[stat.index("(") + 1 : stat.rindex(")")]
             fields = stat[stat.rindex(")") + 2 :].split()
             out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    except OSError:
+        pass
+    return out
+
+
+def thread_switches() -> dict:
+    """Voluntary context switches per thread name (Linux ``/proc``): how often each thread
+    went to sleep, i.e. how many wake-ups it paid."""
+    out: dict = {}
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/self/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        out[name] = out.get(name, 0) + int(line.split()[1])
     except OSError:
         pass
     return out
@@ -115,6 +134,7 @@ async def run(a: argparse.Namespace) -> dict:
     last: Any = None
     sent: List[float] = []
     threads0 = thread_cpu()
+    switches0 = thread_switches()
     cpu0, t0 = cpu(), time.perf_counter()
     if a.program == "batches":
         for start in range(0, n, a.batch):
@@ -151,6 +171,7 @@ async def run(a: argparse.Namespace) -> dict:
     seconds = time.perf_counter() - t0
     used = cpu() - cpu0
     threads1 = thread_cpu()
+    switches1 = thread_switches()
     per_thread = {
         name: round((threads1[name] - threads0.get(name, 0.0)) / n * 1e6, 2) for name in threads1
     }
@@ -175,6 +196,9 @@ async def run(a: argparse.Namespace) -> dict:
         "p50_us": None,
         "p99_us": None,
         "thread_cpu_per_event_us": per_thread,
+        "thread_wakeups_per_event": {
+            name: round((switches1[name] - switches0.get(name, 0)) / n, 3) for name in switches1
+        },
     }
     if ack_times:
         lat = sorted((t - s) * 1e6 for s, t in zip(sent, ack_times))
@@ -202,7 +226,14 @@ def main() -> None:
     p.add_argument("--size", type=int, default=100)
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--rate", type=float, default=10_000.0)
+    p.add_argument(
+        "--loop", choices=["asyncio", "uvloop"], default="asyncio", help="the event loop"
+    )
     a = p.parse_args()
+    if a.loop == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     print(json.dumps(asyncio.run(run(a))), flush=True)
 
 
