@@ -11,6 +11,7 @@ pub mod counters;
 mod driver;
 pub mod encode;
 pub mod outcome;
+pub mod reply;
 mod state;
 mod stream;
 pub mod tracker;

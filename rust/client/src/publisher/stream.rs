@@ -22,9 +22,9 @@ use tonic::codec::Streaming;
 
 use super::driver::Command;
 use super::outcome::Outcome;
+use super::reply::{Reply, ReplyCodec};
 use super::state::TopicMap;
 use super::Shared;
-use crate::codec::PrecodedCodec;
 use crate::error::{Error, Result};
 
 const PUBLISH_PATH: &str = "/ensign.v1beta1.Ensign/Publish";
@@ -72,7 +72,7 @@ impl Stream for Outbound {
 
 /// A stream that completed its handshake.
 pub struct Opened {
-    pub replies: Streaming<PublisherReply>,
+    pub replies: Streaming<Reply>,
     pub ready: StreamReady,
 }
 
@@ -95,13 +95,13 @@ pub async fn open(shared: &Arc<Shared>, gen: u32) -> Result<Opened> {
         let mut grpc = shared.transport.grpc().await?;
         let path = http::uri::PathAndQuery::from_static(PUBLISH_PATH);
         let mut replies = grpc
-            .streaming(req, path, PrecodedCodec::<PublisherReply>::default())
+            .streaming(req, path, ReplyCodec::default())
             .await?
             .into_inner();
         match replies.message().await? {
-            Some(PublisherReply {
+            Some(Reply::Other(PublisherReply {
                 embed: Some(publisher_reply::Embed::Ready(ready)),
-            }) => Ok(Opened { replies, ready }),
+            })) => Ok(Opened { replies, ready }),
             Some(_) => Err(Error::Protocol(
                 "the server did not send StreamReady first".into(),
             )),
@@ -116,7 +116,7 @@ pub async fn open(shared: &Arc<Shared>, gen: u32) -> Result<Opened> {
 }
 
 /// Reads replies of generation `gen` until the stream ends, then tells the driver.
-pub async fn read(shared: Arc<Shared>, gen: u32, mut replies: Streaming<PublisherReply>) {
+pub async fn read(shared: Arc<Shared>, gen: u32, mut replies: Streaming<Reply>) {
     let mut batch = Vec::with_capacity(64);
     let end = loop {
         let first = match replies.message().await {
@@ -146,13 +146,23 @@ pub async fn read(shared: Arc<Shared>, gen: u32, mut replies: Streaming<Publishe
 }
 
 /// Applies a batch of replies under one lock.
-fn apply(shared: &Shared, gen: u32, batch: &mut Vec<PublisherReply>) {
+fn apply(shared: &Shared, gen: u32, batch: &mut Vec<Reply>) {
     let mut rotate = false;
     {
         let mut st = shared.state.lock();
         let st = &mut *st;
         st.tracker.counters.clock = std::time::Instant::now();
         for reply in batch.drain(..) {
+            let reply = match reply {
+                Reply::Ack { id, seconds, nanos } => {
+                    let outcome = Outcome::Acked { seconds, nanos };
+                    if st.tracker.complete(&id, outcome) == super::tracker::Completion::Unknown {
+                        tracing::debug!("ack for an unknown or completed event");
+                    }
+                    continue;
+                }
+                Reply::Other(reply) => reply,
+            };
             match reply.embed {
                 Some(publisher_reply::Embed::Ack(ack)) => {
                     let ts = ack.committed.unwrap_or_default();
