@@ -97,7 +97,8 @@ mutants:  ## Mutation-test the code that guards data and access (long; see docs/
 		-f rust/server/src/auth/interceptor.rs $(AUTH_TESTS) || status=1; \
 	$(MUTANTS) -p ensign-client -o mutants.out/client \
 		-f rust/client/src/publisher/tracker.rs -f rust/client/src/publisher/encode.rs \
-		-f rust/client/src/subscriber/stream.rs || status=1; \
+		-f rust/client/src/publisher/reply.rs -f rust/client/src/subscriber/stream.rs \
+		|| status=1; \
 	exit $$status
 
 demo: install  ## Publish and consume a large stream through the embedded local server
