@@ -123,6 +123,9 @@ async def run(a: argparse.Namespace) -> dict:
     while not (warm.acked() or warm.nacked()):
         await asyncio.sleep(0.001)
     outcomes = 0
+    # The warm-up event's ack must not count: latencies pair the i-th send with the
+    # i-th ack, so one stale entry would shift every pair by one event interval.
+    ack_times.clear()
 
     n = a.events
     held: List[Any] = []
