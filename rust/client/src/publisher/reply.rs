@@ -118,19 +118,25 @@ impl Decoder for ReplyDecoder {
     type Error = Status;
 
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Reply>, Status> {
-        let len = src.remaining();
-        // The frame is normally one contiguous chunk; if not, prost reads it piecewise.
-        if src.chunk().len() >= len {
-            if let Some(reply) = parse_ack(&src.chunk()[..len]) {
-                src.advance(len);
-                return Ok(Some(reply));
-            }
-        }
-        let msg = PublisherReply::decode(src.take(len)).map_err(|e| {
-            Status::internal(format!("could not decode a reply from the server: {e}"))
-        })?;
-        Ok(Some(Reply::Other(msg)))
+        decode_frame(src).map(Some)
     }
+}
+
+/// Decodes the whole of `src`, one gRPC frame's message. Separate from [`ReplyDecoder`]
+/// so that tests can feed it contiguous and split buffers (tonic's `DecodeBuf` cannot be
+/// made outside tonic).
+fn decode_frame(src: &mut impl Buf) -> Result<Reply, Status> {
+    let len = src.remaining();
+    // The frame is normally one contiguous chunk; if not, prost reads it piecewise.
+    if src.chunk().len() >= len {
+        if let Some(reply) = parse_ack(&src.chunk()[..len]) {
+            src.advance(len);
+            return Ok(reply);
+        }
+    }
+    let msg = PublisherReply::decode(src.take(len))
+        .map_err(|e| Status::internal(format!("could not decode a reply from the server: {e}")))?;
+    Ok(Reply::Other(msg))
 }
 
 /// The publish stream's codec: pre-encoded requests, [`Reply`] replies.

@@ -5,7 +5,9 @@ use ensign_proto::api::{publisher_reply, Ack, Nack, PublisherReply};
 use ensign_proto::Timestamp;
 use prost::Message;
 
-use super::{parse_ack, Reply};
+use bytes::Buf;
+
+use super::{decode_frame, parse_ack, Reply};
 
 fn ack_reply(id: &[u8], committed: Option<(i64, i32)>) -> Vec<u8> {
     PublisherReply {
@@ -142,4 +144,63 @@ fn damaged_input_never_panics_and_never_disagrees_with_prost() {
     let mut long = vec![0x0A, 12, 0x0A];
     long.extend_from_slice(&[0xFF; 11]);
     assert_eq!(parse_ack(&long), None);
+}
+
+#[test]
+fn a_ten_byte_varint_is_read_up_to_64_bits_like_prost() {
+    // `committed.seconds` as a ten-byte varint whose last byte is `last`: 0 and 1 are
+    // valid (non-canonical) encodings that prost accepts; 2 and above overflow 64 bits.
+    let frame = |last: u8| {
+        let mut ts = vec![0x08];
+        ts.extend_from_slice(&[0x80; 9]);
+        ts.push(last);
+        let mut ack = vec![0x0A, 16];
+        ack.extend_from_slice(b"0123456789abcdef");
+        ack.extend_from_slice(&[0x12, ts.len() as u8]);
+        ack.extend_from_slice(&ts);
+        let mut reply = vec![0x0A, ack.len() as u8];
+        reply.extend_from_slice(&ack);
+        reply
+    };
+    for (last, seconds) in [(0u8, 0i64), (1, i64::MIN)] {
+        let buf = frame(last);
+        let got = parse_ack(&buf);
+        assert!(
+            matches!(got, Some(Reply::Ack { seconds: s, .. }) if s == seconds),
+            "{last}"
+        );
+        assert_eq!(got, via_prost(&buf));
+    }
+    for last in [2u8, 0x7F] {
+        assert_eq!(parse_ack(&frame(last)), None, "{last}");
+        assert!(PublisherReply::decode(&frame(last)[..]).is_err());
+    }
+}
+
+#[test]
+fn frames_decode_to_fast_acks_when_whole_and_through_prost_when_split() {
+    let buf = ack_reply(b"0123456789abcdef", Some((7, 8)));
+    let whole = decode_frame(&mut &buf[..]).unwrap();
+    assert_eq!(whole, parse_ack(&buf).unwrap());
+    // A frame in two pieces is read by prost, with the same content.
+    for cut in [1, buf.len() / 2, buf.len() - 1] {
+        let mut split = (&buf[..cut]).chain(&buf[cut..]);
+        let Reply::Other(msg) = decode_frame(&mut split).unwrap() else {
+            panic!("a split frame goes through prost");
+        };
+        assert_eq!(msg.encode_to_vec(), buf);
+        assert_eq!(split.remaining(), 0);
+    }
+    // Anything else goes through prost too, and damage is an error, never a panic.
+    let nack = PublisherReply {
+        embed: Some(publisher_reply::Embed::Nack(Nack {
+            id: vec![1u8; 16].into(),
+            code: 3,
+            error: "no".into(),
+        })),
+    }
+    .encode_to_vec();
+    assert!(matches!(decode_frame(&mut &nack[..]), Ok(Reply::Other(_))));
+    let err = decode_frame(&mut &buf[..buf.len() - 3]).unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Internal);
 }
