@@ -177,10 +177,27 @@ fn fd_limit_child() {
                     println!("stats {} {} {}", s.accepted, s.refused, s.accept_errors);
                 }
                 "status" => {
-                    let mut c = bounded(connect(&h.endpoint())).await;
-                    bounded(c.status(api::HealthCheck::default()))
-                        .await
-                        .unwrap();
+                    // Descriptors come back as the server closes the connections the
+                    // parent dropped (and accepts and drops those still queued in its
+                    // backlog); until then even this process's own `connect` can fail
+                    // with EMFILE. So: retry until Status answers, within the bound.
+                    let endpoint = format!("http://{}", h.endpoint());
+                    let status = async {
+                        loop {
+                            let ch = tonic::transport::Endpoint::from_shared(endpoint.clone())
+                                .unwrap()
+                                .connect()
+                                .await;
+                            if let Ok(ch) = ch {
+                                let mut c = api::ensign_client::EnsignClient::new(ch);
+                                if c.status(api::HealthCheck::default()).await.is_ok() {
+                                    return;
+                                }
+                            }
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    };
+                    bounded(status).await;
                     println!("STATUS OK");
                 }
                 other => panic!("unknown command {other:?}"),
