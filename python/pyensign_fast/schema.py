@@ -202,11 +202,3 @@ def _event_type_parts(schema_name: str, schema_version: str | None) -> TypeParts
         except TypeError:  # an unhashable version object: just don't cache it
             pass
     return parts
-
-
-def _cached_parts(schema_name: Any, schema_version: Any) -> TypeParts | None:
-    """The cached parts of a (name, version) pair, or ``None``."""
-    try:
-        return _TYPE_CACHE[schema_name][schema_version]
-    except (KeyError, TypeError):
-        return None

@@ -19,6 +19,17 @@ fn ack_reply(id: &[u8], committed: Option<(i64, i32)>) -> Vec<u8> {
     .encode_to_vec()
 }
 
+fn nack_reply() -> Vec<u8> {
+    PublisherReply {
+        embed: Some(publisher_reply::Embed::Nack(Nack {
+            id: vec![1u8; 16].into(),
+            code: 3,
+            error: "x".into(),
+        })),
+    }
+    .encode_to_vec()
+}
+
 /// What prost makes of `buf`, in the same form (`None` if it is not an ack of 16 bytes).
 fn via_prost(buf: &[u8]) -> Option<Reply> {
     let reply = PublisherReply::decode(buf).ok()?;
@@ -59,15 +70,7 @@ fn other_replies_and_other_ids_are_left_to_prost() {
     for id in [&b""[..], &b"short"[..], &[7u8; 17][..]] {
         assert_eq!(parse_ack(&ack_reply(id, Some((1, 2)))), None);
     }
-    let nack = PublisherReply {
-        embed: Some(publisher_reply::Embed::Nack(Nack {
-            id: vec![1u8; 16].into(),
-            code: 3,
-            error: "x".into(),
-        })),
-    }
-    .encode_to_vec();
-    assert_eq!(parse_ack(&nack), None);
+    assert_eq!(parse_ack(&nack_reply()), None);
     assert_eq!(parse_ack(&[]), None);
     // An unknown field inside the ack: prost skips it; the parser steps aside.
     let mut with_unknown = vec![0x0A];
@@ -192,14 +195,7 @@ fn frames_decode_to_fast_acks_when_whole_and_through_prost_when_split() {
         assert_eq!(split.remaining(), 0);
     }
     // Anything else goes through prost too, and damage is an error, never a panic.
-    let nack = PublisherReply {
-        embed: Some(publisher_reply::Embed::Nack(Nack {
-            id: vec![1u8; 16].into(),
-            code: 3,
-            error: "no".into(),
-        })),
-    }
-    .encode_to_vec();
+    let nack = nack_reply();
     assert!(matches!(decode_frame(&mut &nack[..]), Ok(Reply::Other(_))));
     let err = decode_frame(&mut &buf[..buf.len() - 3]).unwrap_err();
     assert_eq!(err.code(), tonic::Code::Internal);

@@ -24,6 +24,7 @@ use super::driver::Command;
 use super::outcome::Outcome;
 use super::reply::{Reply, ReplyCodec};
 use super::state::TopicMap;
+use super::tracker::{Completion, Tracker};
 use super::Shared;
 use crate::error::{Error, Result};
 
@@ -145,6 +146,14 @@ pub async fn read(shared: Arc<Shared>, gen: u32, mut replies: Streaming<Reply>) 
     let _ = shared.cmds.send(Command::ReaderDone { gen, result: end });
 }
 
+/// Marks event `id` acked, however the reply was decoded; an ack of an event that is no
+/// longer tracked (already completed, or from before a reconnect) is only logged.
+fn complete_ack(tracker: &mut Tracker, id: &[u8], seconds: i64, nanos: i32) {
+    if tracker.complete(id, Outcome::Acked { seconds, nanos }) == Completion::Unknown {
+        tracing::debug!("ack for an unknown or completed event");
+    }
+}
+
 /// Applies a batch of replies under one lock.
 fn apply(shared: &Shared, gen: u32, batch: &mut Vec<Reply>) {
     let mut rotate = false;
@@ -155,10 +164,7 @@ fn apply(shared: &Shared, gen: u32, batch: &mut Vec<Reply>) {
         for reply in batch.drain(..) {
             let reply = match reply {
                 Reply::Ack { id, seconds, nanos } => {
-                    let outcome = Outcome::Acked { seconds, nanos };
-                    if st.tracker.complete(&id, outcome) == super::tracker::Completion::Unknown {
-                        tracing::debug!("ack for an unknown or completed event");
-                    }
+                    complete_ack(&mut st.tracker, &id, seconds, nanos);
                     continue;
                 }
                 Reply::Other(reply) => reply,
@@ -166,14 +172,7 @@ fn apply(shared: &Shared, gen: u32, batch: &mut Vec<Reply>) {
             match reply.embed {
                 Some(publisher_reply::Embed::Ack(ack)) => {
                     let ts = ack.committed.unwrap_or_default();
-                    let outcome = Outcome::Acked {
-                        seconds: ts.seconds,
-                        nanos: ts.nanos,
-                    };
-                    if st.tracker.complete(&ack.id, outcome) == super::tracker::Completion::Unknown
-                    {
-                        tracing::debug!("ack for an unknown or completed event");
-                    }
+                    complete_ack(&mut st.tracker, &ack.id, ts.seconds, ts.nanos);
                 }
                 Some(publisher_reply::Embed::Nack(nack)) => {
                     if nack.code == Code::TopicUnknown as i32 {

@@ -230,7 +230,7 @@ fn read_type<'py>(
 ) -> PyResult<(Option<Bound<'py, PyAny>>, Bound<'py, PyAny>, bool)> {
     let py = ev.py();
     let own = attr(ev, direct, Slot::Type, intern!(py, "_type"))?;
-    if own.is_none() {
+    let ty = if own.is_none() {
         let parts = attr(ev, direct, Slot::TypeParts, intern!(py, "_tparts"))?;
         let pb = parts
             .cast::<PyTuple>()
@@ -240,8 +240,6 @@ fn read_type<'py>(
         if let Some(pb) = pb {
             return Ok((None, pb, true));
         }
-    }
-    let ty = if own.is_none() {
         ev.getattr(intern!(py, "type"))?
     } else {
         own

@@ -6,7 +6,6 @@
 //! `__init__` frames, ~0.5 µs): through the probed slot offsets of `slots::SlotTable`
 //! when available, else with `setattr`.
 
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString, PyType};
@@ -24,6 +23,8 @@ static TIMESTAMP_SLOTS: PyOnceLock<Option<SlotTable>> = PyOnceLock::new();
 /// A class made by `Alloc`, with its slot table when probing succeeded.
 struct Made<'py> {
     alloc: Alloc<'py>,
+    /// The fields `make` fills, in the order of its values.
+    fields: &'static [&'static str],
     slots: Option<&'static SlotTable>,
 }
 
@@ -34,7 +35,7 @@ impl<'py> Made<'py> {
         table: &'static PyOnceLock<Option<SlotTable>>,
         module: &str,
         name: &str,
-        fields: &[&str],
+        fields: &'static [&'static str],
     ) -> PyResult<Self> {
         let cls = cell.import(py, module, name)?.clone();
         let slots = table
@@ -42,16 +43,13 @@ impl<'py> Made<'py> {
             .as_ref();
         Ok(Made {
             alloc: Alloc::new(cls),
+            fields,
             slots,
         })
     }
 
-    /// A new instance with `values` in the fields (in the probed order).
-    fn make(
-        &self,
-        names: &[&Bound<'py, PyString>],
-        values: &[Bound<'py, PyAny>],
-    ) -> PyResult<Bound<'py, PyAny>> {
+    /// A new instance with `values` in its fields (in the order of `fields`).
+    fn make(&self, values: &[Bound<'py, PyAny>]) -> PyResult<Bound<'py, PyAny>> {
         let obj = self.alloc.make()?;
         match self.slots {
             // SAFETY: `obj` was just allocated from the probed class itself.
@@ -61,8 +59,8 @@ impl<'py> Made<'py> {
                 }
             },
             None => {
-                for (n, v) in names.iter().zip(values) {
-                    obj.setattr(*n, v)?;
+                for (name, v) in self.fields.iter().zip(values) {
+                    obj.setattr(*name, v)?;
                 }
             }
         }
@@ -109,29 +107,20 @@ impl<'py> OutcomeObjects<'py> {
         nanos: i32,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = self.ack.alloc.py();
-        let ts = self.timestamp.make(
-            &[intern!(py, "seconds"), intern!(py, "nanos")],
-            &[
-                seconds.into_pyobject(py)?.into_any(),
-                nanos.into_pyobject(py)?.into_any(),
-            ],
-        )?;
-        self.ack.make(
-            &[intern!(py, "id"), intern!(py, "committed")],
-            &[PyBytes::new(py, local_id).into_any(), ts],
-        )
+        let ts = self.timestamp.make(&[
+            seconds.into_pyobject(py)?.into_any(),
+            nanos.into_pyobject(py)?.into_any(),
+        ])?;
+        self.ack.make(&[PyBytes::new(py, local_id).into_any(), ts])
     }
 
     /// `messages.Nack(id=local_id, code=code, error=error)`.
     pub fn nack(&self, local_id: &[u8; 16], code: i32, error: &str) -> PyResult<Bound<'py, PyAny>> {
         let py = self.nack.alloc.py();
-        self.nack.make(
-            &[intern!(py, "id"), intern!(py, "code"), intern!(py, "error")],
-            &[
-                PyBytes::new(py, local_id).into_any(),
-                code.into_pyobject(py)?.into_any(),
-                PyString::new(py, error).into_any(),
-            ],
-        )
+        self.nack.make(&[
+            PyBytes::new(py, local_id).into_any(),
+            code.into_pyobject(py)?.into_any(),
+            PyString::new(py, error).into_any(),
+        ])
     }
 }
