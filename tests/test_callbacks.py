@@ -5,7 +5,6 @@ rule; the notifier on loops without ``add_reader`` (the watcher thread) and on u
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 
 import pytest
@@ -198,47 +197,6 @@ async def test_a_bad_event_anywhere_in_a_big_batch_sends_nothing(server, where):
         assert (await c.info()).events == 400
     finally:
         await c.close()
-
-
-# -- held events and the cyclic garbage collector ---------------------------------------
-
-
-async def test_published_events_are_untracked_until_a_setter_stores_an_object(client, topic):
-    events = make(3)
-    meta_event = Event(b"x", "text/plain", meta={"k": "v"})
-    assert all(gc.is_tracked(e) and gc.is_tracked(e.type) for e in [*events, meta_event])
-    await client.publish(topic, [*events, meta_event])
-    await client.flush()
-    # Holding only bytes, str, int, an untracked dict and the batch, they cannot be in a
-    # reference cycle: the collector no longer walks them.
-    assert not any(gc.is_tracked(e) or gc.is_tracked(e.type) for e in [*events, meta_event])
-    assert events[0].acked() and events[0].committed.seconds > 0
-    # Storing arbitrary objects through the setters tracks them again.
-    events[0].committed = object()
-    events[1].type.name = "Renamed"
-    events[2].mark_nacked(object())
-    assert gc.is_tracked(events[0]) and gc.is_tracked(events[1].type) and gc.is_tracked(events[2])
-
-
-async def test_publishing_makes_no_type_object(client, topic):
-    events = make(2)
-    renamed = Event(b"r", schema_name="Before", schema_version="1.0.0")
-    renamed.type.name = "After"  # its own Type, mutated before publishing
-    await client.publish(topic, [*events, renamed])
-    await client.flush()
-    # Events whose `type` was never read keep only the shared parts tuple, and are untracked.
-    assert all(e._type is None and not gc.is_tracked(e) for e in events)
-    assert str(events[0].type) == "Unknown v0.0.0" and events[0]._type is not None
-    got = await (await client.query(f"SELECT * FROM {topic}")).fetchall()
-    assert [str(e.type) for e in got] == ["Unknown v0.0.0"] * 2 + ["After v1.0.0"]
-
-
-async def test_events_that_may_hold_cycles_stay_tracked(client, topic):
-    odd = make(1)[0]
-    odd.id = [odd]  # a cycle through the event itself
-    await client.publish(topic, odd)
-    await client.flush()
-    assert gc.is_tracked(odd)
 
 
 # -- the drain itself (synthetic outcomes, no server) -----------------------------------

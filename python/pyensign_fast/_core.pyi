@@ -36,6 +36,9 @@ def _logs_after_fork() -> None: ...
 def _logs_emit(n: int, message: str) -> None:
     """Emit ``n`` WARN records holding the GIL (tests fill the queue with it)."""
 
+def _event_born(event: Any) -> None:
+    """Untracks a fresh ``Event`` from the cyclic GC when it cannot be in a cycle."""
+
 def gc_track(obj: Any) -> None:
     """Track ``obj`` with the cyclic GC again (no-op if tracked or not a GC object)."""
 

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any, Dict, List, Tuple, Union
 
 from pyensign_fast import mimetypes as mtype
+from pyensign_fast._core import _event_born
 from pyensign_fast._core import gc_track as _gc_track
 from pyensign_fast.outcome import EventOutcome, EventState
 from pyensign_fast.schema import _TYPE_CACHE, Type, _event_type_parts
@@ -149,6 +150,9 @@ class Event(EventOutcome):
         self._rlid = None
         self._topic_id = None
         self._plain = True  # see EventOutcome: lets publishing untrack the event
+        # Holding nothing that can lead back to it, a fresh event is not walked by the
+        # cyclic GC (see rust/python/src/conversion/gc.rs); setters track it again.
+        _event_born(self)
 
     @classmethod
     def _received(
@@ -197,6 +201,7 @@ class Event(EventOutcome):
             t = _new(Type)
             t._name, t._major, t._minor, t._patch, t._pb = self._tparts
             self._type = t
+            _gc_track(self)  # the user may now store anything in the Type
         return t
 
     @type.setter

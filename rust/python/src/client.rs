@@ -335,17 +335,9 @@ impl Client {
     }
 }
 
-/// Tracks an object with the cyclic garbage collector again (no-op if it is tracked
-/// or not a GC type): the setters of `Event`/`Type` call it after storing a value that
-/// could lead back to an event that publishing untracked (see `conversion::event`).
-#[pyfunction]
-fn gc_track(obj: &Bound<'_, PyAny>) {
-    crate::conversion::event::track(obj);
-}
-
 /// Registers the client classes.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(gc_track, m)?)?;
+    crate::conversion::gc::register(m)?;
     m.add_function(wrap_pyfunction!(
         crate::conversion::slots::_direct_event_slots,
         m

@@ -15,11 +15,12 @@
 
 use ensign_client::EventFields;
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
-use pyo3::{ffi, intern};
 
+use super::gc::{acyclic, is_tracked, track, untrack};
 use super::slots::{EventSlots, Slot};
 
 static EVENT_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -177,6 +178,11 @@ impl<'py> EventIn<'py> {
             }
         };
         if !is_tracked(&self.obj) {
+            // Untracked at birth (`conversion::gc`) or by an earlier publish: `data` and
+            // `meta` are plain slots the user may have reassigned since.
+            if !acyclic(self.data.as_any()) || !acyclic(&self.meta_obj) {
+                track(&self.obj);
+            }
             return Ok(());
         }
         match plain {
@@ -250,37 +256,6 @@ fn read_type<'py>(
         return Ok((Some(ty), pb, false));
     }
     Ok((Some(ty), pb, true))
-}
-
-/// Whether the collector tracks `obj`.
-fn is_tracked(obj: &Bound<'_, PyAny>) -> bool {
-    // SAFETY: a live object; the call only reads its GC header (GIL held).
-    unsafe { ffi::PyObject_GC_IsTracked(obj.as_ptr()) == 1 }
-}
-
-/// Whether `obj` cannot lead to a reference cycle: not a GC type (bytes, str, int,
-/// `None`, a pyclass without `__traverse__`) or an object the collector does not track
-/// (a dict of str to str, an untracked `Type`).
-fn acyclic(obj: &Bound<'_, PyAny>) -> bool {
-    // SAFETY: reads the flags of a live type object.
-    let gc_type = unsafe { ffi::PyType_IS_GC(obj.get_type().as_type_ptr()) != 0 };
-    !gc_type || !is_tracked(obj)
-}
-
-fn untrack(obj: &Bound<'_, PyAny>) {
-    // SAFETY: a live, tracked GC object whose referents cannot lead back to it (checked
-    // by the callers); untracking only removes it from the collector's lists.
-    unsafe { ffi::PyObject_GC_UnTrack(obj.as_ptr().cast()) }
-}
-
-/// Tracks `obj` again (after a setter stored a value that might form a cycle).
-pub fn track(obj: &Bound<'_, PyAny>) {
-    // SAFETY: `PyObject_GC_Track` requires a GC object that is not tracked: both checked.
-    unsafe {
-        if ffi::PyType_IS_GC(obj.get_type().as_type_ptr()) != 0 && !is_tracked(obj) {
-            ffi::PyObject_GC_Track(obj.as_ptr().cast());
-        }
-    }
 }
 
 /// Refuses a batch with anything but `Event`s in it, before any of it is admitted.

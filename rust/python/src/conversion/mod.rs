@@ -5,6 +5,7 @@
 //! * [`event`]: a Python `Event` → the encoder's [`ensign_client::EventFields`], plus the
 //!   garbage-collector bookkeeping of published events.
 //! * [`received`]: decoded events → Python `Event`s, one page per call.
+//! * [`gc`]: which `Event`s the cyclic garbage collector walks (`_core._event_born`).
 //! * [`slots`]: direct access to `Event`'s `__slots__` for the publish path.
 //! * [`outcome`]: acks and nacks → `messages.Ack` / `messages.Nack` objects.
 //! * [`admin`]: topic, project and status replies → the dicts and tuples of `topics.py`,
@@ -15,6 +16,7 @@
 pub mod admin;
 mod alloc;
 pub mod event;
+pub mod gc;
 pub mod outcome;
 pub mod received;
 pub mod slots;

@@ -153,6 +153,11 @@ impl EventSlots {
         SLOTS.get_or_init(py, || probe(py).ok().flatten()).as_ref()
     }
 
+    /// Whether `obj` is an instance of `Event` itself (not of a subclass).
+    pub fn is_exact(&self, obj: &Bound<'_, PyAny>) -> bool {
+        obj.get_type().is(self.event_cls.bind(obj.py()))
+    }
+
     /// Whether `obj`'s slots may be accessed directly.
     pub fn covers(&self, obj: &Bound<'_, PyAny>) -> bool {
         let py = obj.py();
