@@ -39,6 +39,11 @@ def _logs_emit(n: int, message: str) -> None:
 def _event_born(event: Any) -> None:
     """Untracks a fresh ``Event`` from the cyclic GC when it cannot be in a cycle."""
 
+def _fast_event_init(
+    cls: type, slow: Any, mimes: Dict[Any, int], type_cache: Dict[Any, Any], initialized: Any
+) -> Any:
+    """``Event.__init__`` as a C-level method for the common arguments, or ``None``."""
+
 def gc_track(obj: Any) -> None:
     """Track ``obj`` with the cyclic GC again (no-op if tracked or not a GC object)."""
 

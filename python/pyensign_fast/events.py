@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any, Dict, List, Tuple, Union
 
 from pyensign_fast import mimetypes as mtype
-from pyensign_fast._core import _event_born
+from pyensign_fast._core import _event_born, _fast_event_init
 from pyensign_fast._core import gc_track as _gc_track
 from pyensign_fast.outcome import EventOutcome, EventState
 from pyensign_fast.schema import _TYPE_CACHE, Type, _event_type_parts
@@ -339,6 +339,16 @@ class Event(EventOutcome):
         if self.error:
             s += f"\n\terror: {self.error}"
         return s
+
+
+# The same __init__ as a C-level method for the common arguments (bytes data, a known
+# mimetype and schema, meta None or a dict of str to str); it calls the Python one above
+# for anything else, so errors and conversions stay the Python ones. See
+# rust/python/src/conversion/event_init.rs. `None` when the extension cannot do it.
+_py_init = Event.__init__  # the reference (the tests compare both)
+_fast_init = _fast_event_init(Event, _py_init, _MIMES, _TYPE_CACHE, _INITIALIZED)
+if _fast_init is not None:
+    type.__setattr__(Event, "__init__", _fast_init)
 
 
 def _received_batch(rows: List[tuple], sub: Any) -> List[Event]:

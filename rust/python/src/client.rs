@@ -339,6 +339,10 @@ impl Client {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     crate::conversion::gc::register(m)?;
     m.add_function(wrap_pyfunction!(
+        crate::conversion::event_init::_fast_event_init,
+        m
+    )?)?;
+    m.add_function(wrap_pyfunction!(
         crate::conversion::slots::_direct_event_slots,
         m
     )?)?;

@@ -11,7 +11,7 @@
 //! handle) cannot be part of a reference cycle, so it is untracked, as CPython itself
 //! untracks tuples and dicts of atomic values. The Python setters that can store other
 //! values (`id`, `committed`, `error`, the `mark_*` methods, the `Type` setters) track
-//! it again.
+//! it again. Fresh events are untracked at birth: see `conversion::gc`.
 
 use ensign_client::EventFields;
 use pyo3::exceptions::{PyTypeError, PyValueError};

@@ -5,6 +5,7 @@
 //! * [`event`]: a Python `Event` → the encoder's [`ensign_client::EventFields`], plus the
 //!   garbage-collector bookkeeping of published events.
 //! * [`received`]: decoded events → Python `Event`s, one page per call.
+//! * [`event_init`]: `Event.__init__` for the common arguments, without Python code.
 //! * [`gc`]: which `Event`s the cyclic garbage collector walks (`_core._event_born`).
 //! * [`slots`]: direct access to `Event`'s `__slots__` for the publish path.
 //! * [`outcome`]: acks and nacks → `messages.Ack` / `messages.Nack` objects.
@@ -16,6 +17,7 @@
 pub mod admin;
 mod alloc;
 pub mod event;
+pub mod event_init;
 pub mod gc;
 pub mod outcome;
 pub mod received;
