@@ -98,7 +98,8 @@ impl PublisherInfo {
 /// An event that passed validation, waiting to be committed.
 pub struct PendingEvent {
     pub topic: Arc<TopicEntry>,
-    pub wrapper: EventWrapper,
+    /// Boxed as tonic decodes it: the batch moves pointers, not wrappers.
+    pub wrapper: Box<EventWrapper>,
     /// The client's local id (zeros: none), to recognise a re-send.
     pub local_id: [u8; 16],
 }
@@ -242,7 +243,7 @@ impl Broker {
                 wrapper.publisher = Some(publisher.proto.clone());
                 fan.events.push(FanoutEvent {
                     topic: topic.key,
-                    wrapper,
+                    wrapper: *wrapper,
                 });
             }
             refs.push((topic, rlid, body_start, body_len));
@@ -330,12 +331,12 @@ mod tests {
     fn pending(topic: &Arc<TopicEntry>, data: &'static [u8]) -> PendingEvent {
         PendingEvent {
             topic: topic.clone(),
-            wrapper: EventWrapper {
+            wrapper: Box::new(EventWrapper {
                 topic_id: Bytes::copy_from_slice(&topic.key.0),
                 local_id: Bytes::from_static(b"local"),
                 event: Bytes::from_static(data),
                 ..Default::default()
-            },
+            }),
             local_id: [0; 16],
         }
     }

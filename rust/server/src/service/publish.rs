@@ -199,7 +199,7 @@ impl Inner {
     }
 
     /// Validates one event (checks and messages of semantics §4.3).
-    fn accept(&mut self, mut w: api::EventWrapper, batch: &mut Batch) {
+    fn accept(&mut self, mut w: Box<api::EventWrapper>, batch: &mut Batch) {
         let local_id = std::mem::take(&mut w.local_id);
         let resend_id = <[u8; 16]>::try_from(&local_id[..]).unwrap_or_default();
         if w.topic_id.is_empty() {
