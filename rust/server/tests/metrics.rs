@@ -156,6 +156,42 @@ async fn refused_calls_nacks_and_subscribers_are_counted() {
         1.0
     );
     assert_eq!(value(&text, "ensign_events", &[]), 0.0);
+    // The services count what Publish and Subscribe receive (`grpc::recv`): exact once
+    // the stream has nothing more buffered.
+    let recv = |method: &str| format!("method=\"{method}\"");
+    let publish_in = value(
+        &text,
+        "grpc_server_stream_messages_recv",
+        &[&recv("Publish")],
+    );
+    assert_eq!(publish_in, 2.0, "OpenStream + one event");
+    let sub_in = value(
+        &text,
+        "grpc_server_stream_messages_recv",
+        &[&recv("Subscribe")],
+    );
+    assert_eq!(sub_in, 1.0, "the Subscription");
+    let ack = api::SubscribeRequest {
+        embed: Some(api::subscribe_request::Embed::Ack(api::Ack::default())),
+    };
+    s.tx.send(ack).await.unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = scrape(&h).await;
+        if value(
+            &text,
+            "grpc_server_stream_messages_recv",
+            &[&recv("Subscribe")],
+        ) == 2.0
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the ack was not counted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     drop(s);
 }
 

@@ -27,6 +27,7 @@ use tonic::{Status, Streaming};
 pub use super::nack_texts::default_nack_message;
 pub use super::publish_open::open;
 use crate::broker::{PendingEvent, PublisherInfo};
+use crate::grpc::recv::Inbound;
 use crate::metrics::Online;
 use crate::state::ServerState;
 use crate::storage::{Receipt, StorageError};
@@ -48,7 +49,7 @@ impl PublishStream {
     /// The stream of a completed handshake: `StreamReady` is its first reply.
     pub(super) fn opened(
         state: Arc<ServerState>,
-        inbound: Streaming<api::PublisherRequest>,
+        inbound: Inbound<Streaming<api::PublisherRequest>>,
         snapshot: TopicSnapshot,
         publisher: PublisherInfo,
         ready: api::StreamReady,
@@ -116,7 +117,7 @@ pub struct PublishStream {
 
 struct Inner {
     state: Arc<ServerState>,
-    inbound: Streaming<api::PublisherRequest>,
+    inbound: Inbound<Streaming<api::PublisherRequest>>,
     end: Option<End>,
     snapshot: TopicSnapshot,
     publisher: PublisherInfo,
