@@ -10,18 +10,19 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use ensign_proto::api::{self, EventWrapper};
 use ensign_proto::rlid::Rlid;
 use ensign_proto::Timestamp;
 use parking_lot::Mutex;
-use prost::Message;
 use tokio::sync::oneshot;
 
 use crate::fanout::{Fanout, FanoutBatch, FanoutEvent};
 use crate::idempotence::{publisher_scope, PublishedIndex, ResendKey, StreamGuard};
 use crate::storage::record::PublishId;
-use crate::storage::{record, Body, EventJob, Receipt, Storage, StoredEvent, StoredRef};
+use crate::storage::{
+    event_body, record, Body, EventJob, Receipt, Storage, StoredEvent, StoredRef,
+};
 use crate::topics::TopicEntry;
 
 /// Wall-clock now as a protobuf timestamp.
@@ -193,6 +194,7 @@ impl Broker {
         let check = window.must_check(stream);
         let committed = timestamp_now();
         let now_ms = committed.seconds as u64 * 1000 + committed.nanos as u64 / 1_000_000;
+        let committed_field = event_body::CommittedField::new(&committed);
         for (i, ev) in batch.drain(..).enumerate() {
             let PendingEvent {
                 topic,
@@ -226,19 +228,19 @@ impl Broker {
             let body_start = buf.len();
             // The stored copy: server id, no local id, the server's provenance and
             // commit time; every other client field is kept as sent (semantics §2.4).
-            wrapper.id = Bytes::new();
-            wrapper.local_id = Bytes::new();
-            wrapper.publisher = None;
-            wrapper.committed = Some(committed);
-            wrapper.encode(&mut buf).expect("BytesMut grows");
-            buf.put_slice(&[0x0a, 10]);
-            buf.put_slice(rlid.as_bytes());
-            buf.put_slice(&publisher.field);
+            event_body::encode(
+                &mut buf,
+                &mut wrapper,
+                &committed_field,
+                &rlid,
+                &publisher.field,
+            );
             let body_len = buf.len() - body_start;
             if disk {
                 record::finish(&mut buf, start);
             }
             if live {
+                wrapper.committed = Some(committed);
                 wrapper.id = Bytes::copy_from_slice(rlid.as_bytes());
                 wrapper.publisher = Some(publisher.proto.clone());
                 fan.events.push(FanoutEvent {
@@ -317,6 +319,8 @@ mod tests {
 
     use prometheus::IntCounter;
     use ulid::Ulid;
+
+    use prost::Message;
 
     use super::*;
 
