@@ -102,6 +102,17 @@ async fn publish_1000_events_then_scrape() {
         value(&closed, "grpc_server_stream_messages_sent", &publish),
         1002.0
     );
+    // EnSQL's one request is counted by the metrics layer's body (`grpc::body`).
+    assert_eq!(
+        query(&mut c, "SELECT * FROM t", false).await.unwrap().len(),
+        1000
+    );
+    let closed = scrape(&h).await;
+    let ensql = ["method=\"EnSQL\""];
+    assert_eq!(
+        value(&closed, "grpc_server_stream_messages_recv", &ensql),
+        1.0
+    );
     let create = ["method=\"CreateTopic\"", "type=\"unary\"", "code=\"OK\""];
     assert_eq!(value(&closed, "grpc_server_handled_total", &create), 1.0);
     // Every code is there from the start, as the real server pre-registers them.

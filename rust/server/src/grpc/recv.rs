@@ -55,12 +55,10 @@ impl<S: Stream + Unpin> Inbound<S> {
     }
 
     fn flush(&mut self) {
-        if self.unflushed > 0 {
-            if let Some(c) = &self.counter {
-                c.inc_by(self.unflushed);
-            }
-            self.unflushed = 0;
+        if let Some(c) = &self.counter {
+            c.inc_by(self.unflushed);
         }
+        self.unflushed = 0;
     }
 }
 
