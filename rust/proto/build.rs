@@ -28,6 +28,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // NOTE: payloads and ids become `bytes::Bytes`, so events move between the
         // network buffers, the ack tracker and storage without copying.
         .bytes(".")
+        // NOTE: the server moves each decoded event through tonic's stream, its batch
+        // and the broker; inline, every move copied the ~400-byte wrapper (a sixth of
+        // the server's CPU per event). Boxed, a move is one pointer.
+        .boxed(".ensign.v1beta1.PublisherRequest.embed.event")
         .build_transport(false)
         .build_client(true)
         .build_server(true)

@@ -126,15 +126,17 @@ async fn publish_raw(c: &Client, topic: &TopicId, payloads: Vec<Vec<u8>>) {
     }];
     for (i, p) in payloads.into_iter().enumerate() {
         reqs.push(PublisherRequest {
-            embed: Some(publisher_request::Embed::Event(api::EventWrapper {
-                topic_id: topic.to_vec().into(),
-                local_id: ulid::Ulid::from_parts(i as u64, 1)
-                    .to_bytes()
-                    .to_vec()
-                    .into(),
-                event: p.into(),
-                ..Default::default()
-            })),
+            embed: Some(publisher_request::Embed::Event(Box::new(
+                api::EventWrapper {
+                    topic_id: topic.to_vec().into(),
+                    local_id: ulid::Ulid::from_parts(i as u64, 1)
+                        .to_bytes()
+                        .to_vec()
+                        .into(),
+                    event: p.into(),
+                    ..Default::default()
+                },
+            ))),
         });
     }
     let mut replies = raw

@@ -108,7 +108,7 @@ impl Stream for Requests {
             ..Default::default()
         };
         Poll::Ready(Some(api::PublisherRequest {
-            embed: Some(publisher_request::Embed::Event(w)),
+            embed: Some(publisher_request::Embed::Event(Box::new(w))),
         }))
     }
 }

@@ -10,18 +10,19 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use ensign_proto::api::{self, EventWrapper};
 use ensign_proto::rlid::Rlid;
 use ensign_proto::Timestamp;
 use parking_lot::Mutex;
-use prost::Message;
 use tokio::sync::oneshot;
 
 use crate::fanout::{Fanout, FanoutBatch, FanoutEvent};
 use crate::idempotence::{publisher_scope, PublishedIndex, ResendKey, StreamGuard};
 use crate::storage::record::PublishId;
-use crate::storage::{record, Body, EventJob, Receipt, Storage, StoredEvent, StoredRef};
+use crate::storage::{
+    event_body, record, Body, EventJob, Receipt, Storage, StoredEvent, StoredRef,
+};
 use crate::topics::TopicEntry;
 
 /// Wall-clock now as a protobuf timestamp.
@@ -98,7 +99,8 @@ impl PublisherInfo {
 /// An event that passed validation, waiting to be committed.
 pub struct PendingEvent {
     pub topic: Arc<TopicEntry>,
-    pub wrapper: EventWrapper,
+    /// Boxed as tonic decodes it: the batch moves pointers, not wrappers.
+    pub wrapper: Box<EventWrapper>,
     /// The client's local id (zeros: none), to recognise a re-send.
     pub local_id: [u8; 16],
 }
@@ -192,6 +194,7 @@ impl Broker {
         let check = window.must_check(stream);
         let committed = timestamp_now();
         let now_ms = committed.seconds as u64 * 1000 + committed.nanos as u64 / 1_000_000;
+        let committed_field = event_body::CommittedField::new(&committed);
         for (i, ev) in batch.drain(..).enumerate() {
             let PendingEvent {
                 topic,
@@ -225,24 +228,24 @@ impl Broker {
             let body_start = buf.len();
             // The stored copy: server id, no local id, the server's provenance and
             // commit time; every other client field is kept as sent (semantics §2.4).
-            wrapper.id = Bytes::new();
-            wrapper.local_id = Bytes::new();
-            wrapper.publisher = None;
-            wrapper.committed = Some(committed);
-            wrapper.encode(&mut buf).expect("BytesMut grows");
-            buf.put_slice(&[0x0a, 10]);
-            buf.put_slice(rlid.as_bytes());
-            buf.put_slice(&publisher.field);
+            event_body::encode(
+                &mut buf,
+                &mut wrapper,
+                &committed_field,
+                &rlid,
+                &publisher.field,
+            );
             let body_len = buf.len() - body_start;
             if disk {
                 record::finish(&mut buf, start);
             }
             if live {
+                wrapper.committed = Some(committed);
                 wrapper.id = Bytes::copy_from_slice(rlid.as_bytes());
                 wrapper.publisher = Some(publisher.proto.clone());
                 fan.events.push(FanoutEvent {
                     topic: topic.key,
-                    wrapper,
+                    wrapper: *wrapper,
                 });
             }
             refs.push((topic, rlid, body_start, body_len));
@@ -317,6 +320,8 @@ mod tests {
     use prometheus::IntCounter;
     use ulid::Ulid;
 
+    use prost::Message;
+
     use super::*;
 
     fn topic(name: &str) -> Arc<TopicEntry> {
@@ -330,12 +335,12 @@ mod tests {
     fn pending(topic: &Arc<TopicEntry>, data: &'static [u8]) -> PendingEvent {
         PendingEvent {
             topic: topic.clone(),
-            wrapper: EventWrapper {
+            wrapper: Box::new(EventWrapper {
                 topic_id: Bytes::copy_from_slice(&topic.key.0),
                 local_id: Bytes::from_static(b"local"),
                 event: Bytes::from_static(data),
                 ..Default::default()
-            },
+            }),
             local_id: [0; 16],
         }
     }

@@ -102,6 +102,17 @@ async fn publish_1000_events_then_scrape() {
         value(&closed, "grpc_server_stream_messages_sent", &publish),
         1002.0
     );
+    // EnSQL's one request is counted by the metrics layer's body (`grpc::body`).
+    assert_eq!(
+        query(&mut c, "SELECT * FROM t", false).await.unwrap().len(),
+        1000
+    );
+    let closed = scrape(&h).await;
+    let ensql = ["method=\"EnSQL\""];
+    assert_eq!(
+        value(&closed, "grpc_server_stream_messages_recv", &ensql),
+        1.0
+    );
     let create = ["method=\"CreateTopic\"", "type=\"unary\"", "code=\"OK\""];
     assert_eq!(value(&closed, "grpc_server_handled_total", &create), 1.0);
     // Every code is there from the start, as the real server pre-registers them.
@@ -156,6 +167,42 @@ async fn refused_calls_nacks_and_subscribers_are_counted() {
         1.0
     );
     assert_eq!(value(&text, "ensign_events", &[]), 0.0);
+    // The services count what Publish and Subscribe receive (`grpc::recv`): exact once
+    // the stream has nothing more buffered.
+    let recv = |method: &str| format!("method=\"{method}\"");
+    let publish_in = value(
+        &text,
+        "grpc_server_stream_messages_recv",
+        &[&recv("Publish")],
+    );
+    assert_eq!(publish_in, 2.0, "OpenStream + one event");
+    let sub_in = value(
+        &text,
+        "grpc_server_stream_messages_recv",
+        &[&recv("Subscribe")],
+    );
+    assert_eq!(sub_in, 1.0, "the Subscription");
+    let ack = api::SubscribeRequest {
+        embed: Some(api::subscribe_request::Embed::Ack(api::Ack::default())),
+    };
+    s.tx.send(ack).await.unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = scrape(&h).await;
+        if value(
+            &text,
+            "grpc_server_stream_messages_recv",
+            &[&recv("Subscribe")],
+        ) == 2.0
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the ack was not counted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     drop(s);
 }
 

@@ -1,5 +1,6 @@
 //! HTTP bodies that count the gRPC messages going through them, for the metrics layer:
-//! `CountedRequest` counts what a client streams in, `CountedResponse` what the server
+//! `CountedRequest` counts what a client streams in (except on Publish and Subscribe,
+//! whose service counts it: `recv`), `CountedResponse` what the server
 //! streams out and reports how the call ended (the `grpc-status` of its trailers, or
 //! `CANCELLED` when the body is dropped before its end).
 //!

@@ -51,6 +51,9 @@ pub struct Method {
     /// answers a foreign project its own way (an empty page, `INVALID_ARGUMENT` for a
     /// missing project in the request...).
     pub own_project: bool,
+    /// The service counts the messages it receives itself (`recv::Inbound`): the
+    /// client streams it reads message by message.
+    pub counts_recv: bool,
 }
 
 const fn m(name: &'static str, kind: Kind, access: Access, own_project: bool) -> Method {
@@ -59,6 +62,15 @@ const fn m(name: &'static str, kind: Kind, access: Access, own_project: bool) ->
         kind,
         access,
         own_project,
+        counts_recv: false,
+    }
+}
+
+/// A client stream read through `recv::Inbound`.
+const fn inbound(m: Method) -> Method {
+    Method {
+        counts_recv: true,
+        ..m
     }
 }
 
@@ -70,8 +82,8 @@ const READERS: &[Perm] = &[TopicsRead, Publisher, Subscriber];
 
 /// Every RPC, in the order of the proto file.
 pub static METHODS: [Method; 13] = [
-    m("Publish", Stream, All(&[Publisher]), true),
-    m("Subscribe", Stream, All(&[Subscriber]), true),
+    inbound(m("Publish", Stream, All(&[Publisher]), true)),
+    inbound(m("Subscribe", Stream, All(&[Subscriber]), true)),
     m("EnSQL", Stream, Any(&[Subscriber, TopicsRead]), true),
     m("Explain", Unary, All(&[Subscriber]), true),
     m("ListTopics", Unary, All(&[TopicsRead]), true),
@@ -107,5 +119,15 @@ mod tests {
         assert!(lookup("/ensign.v1beta1.Ensign/Nope").is_none());
         assert!(lookup("/grpc.health.v1.Health/Check").is_none());
         assert!(lookup("/ensign.v1beta1.EnsignX/Publish").is_none());
+    }
+
+    #[test]
+    fn the_services_count_what_publish_and_subscribe_receive() {
+        let counting: Vec<_> = METHODS
+            .iter()
+            .filter(|m| m.counts_recv)
+            .map(|m| m.name)
+            .collect();
+        assert_eq!(counting, ["Publish", "Subscribe"]);
     }
 }

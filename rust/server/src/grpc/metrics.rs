@@ -6,7 +6,8 @@
 //! received and sent (`grpc_server_stream_messages_recv/sent`). See `crate::metrics`.
 //!
 //! Concurrency: per call, a few atomic adds; stream messages are counted per HTTP/2
-//! data frame by `body`.
+//! data frame by `body`, except those Publish and Subscribe receive, which the service
+//! counts as it reads them (`recv`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,6 +23,7 @@ use tower_service::Service;
 
 use super::body::{code_of, CountedRequest, CountedResponse, OnEnd};
 use super::methods::{self, Kind, METHODS, SERVICE};
+use super::recv::RecvCounter;
 use crate::metrics::register;
 
 type TonicBody = tonic::body::Body;
@@ -205,10 +207,15 @@ where
         };
         let m = &self.metrics.methods[index];
         m.started.inc();
-        let stream = method.kind == Kind::Stream;
-        let req = match (&m.recv, stream) {
-            (Some(recv), true) => req.map(|b| TonicBody::new(CountedRequest::new(b, recv.clone()))),
-            _ => req,
+        let req = match &m.recv {
+            // The service reads these one message at a time: it counts them (`recv`).
+            Some(recv) if method.counts_recv => {
+                let mut req = req;
+                req.extensions_mut().insert(RecvCounter(recv.clone()));
+                req
+            }
+            Some(recv) => req.map(|b| TonicBody::new(CountedRequest::new(b, recv.clone()))),
+            None => req,
         };
         MetricsFuture {
             inner: self.inner.call(req),

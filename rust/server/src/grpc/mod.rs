@@ -10,6 +10,7 @@ pub mod auth;
 pub mod body;
 pub mod methods;
 pub mod metrics;
+pub mod recv;
 
 use std::sync::Arc;
 

@@ -27,6 +27,7 @@ use tonic::{Status, Streaming};
 pub use super::nack_texts::default_nack_message;
 pub use super::publish_open::open;
 use crate::broker::{PendingEvent, PublisherInfo};
+use crate::grpc::recv::Inbound;
 use crate::metrics::Online;
 use crate::state::ServerState;
 use crate::storage::{Receipt, StorageError};
@@ -48,7 +49,7 @@ impl PublishStream {
     /// The stream of a completed handshake: `StreamReady` is its first reply.
     pub(super) fn opened(
         state: Arc<ServerState>,
-        inbound: Streaming<api::PublisherRequest>,
+        inbound: Inbound<Streaming<api::PublisherRequest>>,
         snapshot: TopicSnapshot,
         publisher: PublisherInfo,
         ready: api::StreamReady,
@@ -116,7 +117,7 @@ pub struct PublishStream {
 
 struct Inner {
     state: Arc<ServerState>,
-    inbound: Streaming<api::PublisherRequest>,
+    inbound: Inbound<Streaming<api::PublisherRequest>>,
     end: Option<End>,
     snapshot: TopicSnapshot,
     publisher: PublisherInfo,
@@ -199,7 +200,7 @@ impl Inner {
     }
 
     /// Validates one event (checks and messages of semantics §4.3).
-    fn accept(&mut self, mut w: api::EventWrapper, batch: &mut Batch) {
+    fn accept(&mut self, mut w: Box<api::EventWrapper>, batch: &mut Batch) {
         let local_id = std::mem::take(&mut w.local_id);
         let resend_id = <[u8; 16]>::try_from(&local_id[..]).unwrap_or_default();
         if w.topic_id.is_empty() {

@@ -9,6 +9,7 @@ use tonic::{Request, Status, Streaming};
 
 use super::publish::PublishStream;
 use crate::broker::PublisherInfo;
+use crate::grpc::recv::Inbound;
 use crate::state::ServerState;
 
 /// Opens a publish stream: auth, the project's topics, then the OpenStream message.
@@ -28,7 +29,7 @@ pub async fn open(
         .filter_map(|v| v.to_str().ok())
         .collect::<Vec<_>>()
         .join(",");
-    let mut inbound = req.into_inner();
+    let mut inbound = Inbound::of(req);
     let open = match inbound.message().await {
         Ok(Some(api::PublisherRequest {
             embed: Some(publisher_request::Embed::OpenStream(open)),

@@ -20,6 +20,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use tonic::{Request, Status, Streaming};
 
 use crate::fanout::{FanoutBatch, SubscriberQueue};
+use crate::grpc::recv::Inbound;
 use crate::metrics::Online;
 use crate::state::ServerState;
 
@@ -31,7 +32,7 @@ pub async fn open(
     if state.topics.read().is_empty() {
         return Err(Status::failed_precondition("no topics available"));
     }
-    let mut inbound = req.into_inner();
+    let mut inbound = Inbound::of(req);
     let sub = match inbound.message().await {
         Ok(Some(api::SubscribeRequest {
             embed: Some(subscribe_request::Embed::Subscription(sub)),
@@ -87,7 +88,7 @@ struct Inner {
     ready: Option<SubscribeReply>,
     queue: Arc<SubscriberQueue>,
     current: Option<(Arc<FanoutBatch>, usize)>,
-    inbound: Streaming<api::SubscribeRequest>,
+    inbound: Inbound<Streaming<api::SubscribeRequest>>,
     inbound_open: bool,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     acks: u64,

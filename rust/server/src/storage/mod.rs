@@ -19,6 +19,7 @@
 mod apply;
 pub mod datadir;
 pub mod disk;
+pub mod event_body;
 pub mod fs;
 pub mod record;
 pub mod replay;

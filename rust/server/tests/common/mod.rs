@@ -91,7 +91,7 @@ pub fn wrapper(topic: &Bytes, i: u64, data: &[u8]) -> api::EventWrapper {
 
 pub fn event_req(w: api::EventWrapper) -> api::PublisherRequest {
     api::PublisherRequest {
-        embed: Some(publisher_request::Embed::Event(w)),
+        embed: Some(publisher_request::Embed::Event(Box::new(w))),
     }
 }
 
