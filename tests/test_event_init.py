@@ -23,8 +23,16 @@ def state(ev: Event) -> dict:
     return out
 
 
-def build(init, args: tuple, kwargs: dict):
-    ev = object.__new__(Event)
+class WithDict(Event):  # a subclass with a __dict__ and no override: the fast path
+    pass
+
+
+class WithSlot(Event):
+    __slots__ = ("extra",)
+
+
+def build(init, args: tuple, kwargs: dict, cls: type = Event):
+    ev = object.__new__(cls)
     try:
         init(ev, *args, **kwargs)
     except Exception as exc:  # compared below
@@ -72,12 +80,13 @@ def test_the_fast_path_is_installed():
     assert events._py_init is not vars(Event)["__init__"]
 
 
-def test_every_argument_combination_builds_what_the_python_init_builds():
+@pytest.mark.parametrize("cls", [Event, WithDict, WithSlot])
+def test_every_argument_combination_builds_what_the_python_init_builds(cls):
     fast = vars(Event)["__init__"]
     for _ in range(2):  # the second round finds the schemas in the cache
         for args, kwargs in cases():
-            want = build(events._py_init, args, kwargs)
-            got = build(fast, args, kwargs)
+            want = build(events._py_init, args, kwargs, cls)
+            got = build(fast, args, kwargs, cls)
             if isinstance(want, Event):
                 assert isinstance(got, Event), (args, kwargs, got)
                 assert state(got) == state(want), (args, kwargs)
@@ -95,7 +104,12 @@ def test_the_fast_path_makes_a_publishable_event_with_its_own_type():
     assert ev.created.seconds > 1_700_000_000
 
 
-def test_subclasses_get_the_python_init():
+def test_subclass_instances_stay_tracked():
+    # Attributes of their own (a __dict__, extra slots) may hold anything.
+    assert gc.is_tracked(WithDict(b"x")) and gc.is_tracked(WithSlot(b"x"))
+
+
+def test_subclasses_that_override_an_attribute_get_the_python_init():
     seen = []
 
     class Custom(Event):

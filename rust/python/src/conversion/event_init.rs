@@ -8,10 +8,13 @@
 //! stores it costs a small fraction of that.
 //!
 //! Exactly the same result or the Python path: the fast path only runs for an instance of
-//! `Event` itself, arguments that bind without error, non-empty `bytes` data, a mimetype
+//! `Event` itself or of a subclass that resolves every slot below to `Event`'s own
+//! descriptor and keeps its attribute access (then the event stays tracked by the GC: a
+//! subclass may hold anything in attributes of its own), arguments that bind without
+//! error, non-empty `bytes` data, a mimetype
 //! found in `mimetypes._PARSED`, a schema found in `schema._TYPE_CACHE`, and `meta` that is
-//! `None` or a dict of str to str. Anything else (a subclass, which may override any
-//! attribute; a value to parse, convert or reject) calls the Python `__init__` with the
+//! `None` or a dict of str to str. Anything else (a subclass that overrides one of these
+//! attributes; a value to parse, convert or reject) calls the Python `__init__` with the
 //! original arguments, so every error, message and conversion is the Python one.
 //!
 //! Concurrency: runs with the GIL held, on the calling thread.
@@ -26,7 +29,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
 use super::gc::{is_tracked, untrack};
-use super::slots::SlotTable;
+use super::slots::{same_layout, SlotTable};
+
+/// Most distinct `Event` subclasses remembered as checked (beyond that, they take the
+/// Python `__init__`, which is correct, only slower).
+const MAX_VERIFIED: usize = 32;
 
 /// The slots `__init__` stores, in the order of [`Init::values`].
 const NAMES: [&str; 15] = [
@@ -74,6 +81,9 @@ struct Init {
     params: [Py<PyAny>; 5],
     defaults: [Py<PyAny>; 5],
     slots: SlotTable,
+    /// Subclasses found to share `Event`'s descriptors for [`NAMES`] (strong references:
+    /// a type object's address is never reused while it is listed here).
+    verified: std::sync::Mutex<Vec<Py<PyType>>>,
 }
 
 static INIT: OnceLock<Init> = OnceLock::new();
@@ -111,6 +121,7 @@ pub fn _fast_event_init<'py>(
         defaults: std::array::from_fn(|i| defaults.get_item(i).map(Bound::unbind))
             .map(|d| d.unwrap_or_else(|_| py.None())),
         slots,
+        verified: std::sync::Mutex::new(Vec::new()),
     };
     if INIT.set(init).is_err() {
         return Ok(None);
@@ -197,7 +208,8 @@ impl Init {
         kwnames: Option<&Bound<'_, PyTuple>>,
     ) -> PyResult<bool> {
         let py = slf.py();
-        if !slf.get_type().is(self.event_cls.bind(py)) || nargs > PARAMS.len() {
+        let exact = slf.get_type().is(self.event_cls.bind(py));
+        if nargs > PARAMS.len() || !(exact || self.subclass_ok(slf)) {
             return Ok(false);
         }
         // SAFETY (every `from_borrowed_ptr` below): live arguments of the current call.
@@ -272,10 +284,28 @@ impl Init {
             unsafe { self.slots.write(slf, i, v) };
         }
         // As `_event_born`: nothing stored can lead back to the event (see `gc`).
-        if meta.is_none() || !is_tracked(&meta) {
+        if exact && (meta.is_none() || !is_tracked(&meta)) {
             untrack(slf);
         }
         Ok(true)
+    }
+
+    /// Whether `slf`, an instance of a subclass, may be filled through the slot table.
+    fn subclass_ok(&self, slf: &Bound<'_, PyAny>) -> bool {
+        let py = slf.py();
+        let ty = slf.get_type();
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if verified.iter().any(|t| t.bind(py).is(&ty)) {
+            return true;
+        }
+        if verified.len() >= MAX_VERIFIED {
+            return false;
+        }
+        let ok = same_layout(&ty, self.event_cls.bind(py), &NAMES).unwrap_or(false);
+        if ok {
+            verified.push(ty.unbind());
+        }
+        ok
     }
 
     /// Calls the Python `__init__` with the original arguments.

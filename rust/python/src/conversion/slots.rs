@@ -170,7 +170,7 @@ impl EventSlots {
         if verified.iter().any(|t| t.bind(py).is(&ty)) {
             return true;
         }
-        let ok = same_layout(&ty, event_cls).unwrap_or(false);
+        let ok = same_layout(&ty, event_cls, &NAMES).unwrap_or(false);
         if ok && verified.len() < MAX_VERIFIED {
             verified.push(ty.unbind());
         }
@@ -200,10 +200,14 @@ impl EventSlots {
     }
 }
 
-/// Whether subclass `ty` of `Event` resolves every probed name to `Event`'s own
+/// Whether subclass `ty` of `Event` resolves every name of `names` to `Event`'s own
 /// descriptor and keeps its attribute-access functions (so its layout extends `Event`'s
 /// and a direct access does what `getattr`/`setattr` would).
-fn same_layout(ty: &Bound<'_, PyType>, event_cls: &Bound<'_, PyType>) -> PyResult<bool> {
+pub fn same_layout(
+    ty: &Bound<'_, PyType>,
+    event_cls: &Bound<'_, PyType>,
+    names: &[&str],
+) -> PyResult<bool> {
     if !ty.is_subclass(event_cls)? {
         return Ok(false);
     }
@@ -219,8 +223,8 @@ fn same_layout(ty: &Bound<'_, PyType>, event_cls: &Bound<'_, PyType>) -> PyResul
             return Ok(false);
         }
     }
-    for name in NAMES {
-        if !ty.getattr(name)?.is(event_cls.getattr(name)?) {
+    for name in names {
+        if !ty.getattr(*name)?.is(event_cls.getattr(*name)?) {
             return Ok(false);
         }
     }
