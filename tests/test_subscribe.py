@@ -18,8 +18,9 @@ import pytest
 
 from pyensign_fast import _bridge, _core
 from pyensign_fast import nack as nack_codes
+from pyensign_fast._receive import received_batch as _received_batch
 from pyensign_fast.api.v1beta1.groups_pb2 import ConsumerGroup
-from pyensign_fast.events import Event, EventState, _received_batch
+from pyensign_fast.events import Event, EventState
 from pyensign_fast.exceptions import (
     CouldNotAck,
     CouldNotNack,

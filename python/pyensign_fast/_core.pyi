@@ -185,7 +185,7 @@ def topic_name_hash(name: str) -> str: ...
 
 # -- subscribe and EnSQL (rust/python/src/subscribe.rs, rust/python/src/query.rs) ---------
 # Pages of received events come back as lists of ``events.Event`` built by
-# ``events._received_batch(rows, sub)``; ``sub`` is the events' ack target (an object with
+# ``_receive.received_batch(rows, sub)``; ``sub`` is the events' ack target (an object with
 # ``ack(rlid)``/``nack(rlid, code)``, optionally ``event_class``), ``None`` for query
 # results. ``None`` instead of a list means the stream has ended. Async ops take a
 # trailing waiter; ``None`` blocks with the GIL released.

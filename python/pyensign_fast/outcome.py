@@ -128,7 +128,7 @@ class EventOutcome:
                 if pair is not None:
                     value = self._committed = Timestamp(*pair)
         elif value.__class__ is int:
-            # A received event keeps nanoseconds until asked (events._received_batch).
+            # A received event keeps nanoseconds until asked (_receive.received_batch).
             value = self._committed = Timestamp._from_ns(value)
         return value
 

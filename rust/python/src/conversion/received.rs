@@ -5,7 +5,7 @@
 //! would) and turns the event's fields into a row tuple (payload copied into a `bytes`,
 //! ids, ints, and the schema as a `(name, major, minor, patch, None)` tuple shared by
 //! consecutive events of one schema: no `Type` object is made unless `event.type` is
-//! read); one call to `events._received_batch(rows, sub)` fills the instances' slots with
+//! read); one call to `_receive.received_batch(rows, sub)` fills the instances' slots with
 //! plain slot stores, the fastest way CPython has to do it.
 //!
 //! Concurrency: runs on the calling thread with the GIL held; never waits.
@@ -27,16 +27,16 @@ static EVENT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 /// A schema as the stream carries it: name bytes and (major, minor, patch).
 type SchemaKey = (bytes::Bytes, (u32, u32, u32));
 
-/// Builds `Event`s for `items` in one call to `events._received_batch(rows, sub)`.
+/// Builds `Event`s for `items` in one call to `_receive.received_batch(rows, sub)`.
 /// `sub` is the ack target of received events, or `None` for query results.
 pub fn build_events<'py>(
     py: Python<'py>,
     items: Vec<Received>,
     sub: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let builder = BUILDER.import(py, "pyensign_fast.events", "_received_batch")?;
+    let builder = BUILDER.import(py, "pyensign_fast._receive", "received_batch")?;
     // NOTE: the instances are allocated here (no `object.__new__` call per object from
-    // Python: ~80 ns saved per event) and filled by `_received_batch`'s slot stores.
+    // Python: ~80 ns saved per event) and filled by `received_batch`'s slot stores.
     let event_cls = match sub.getattr_opt(intern!(py, "event_class"))? {
         Some(c) if !sub.is_none() => c.cast_into::<PyType>()?,
         _ => EVENT.import(py, "pyensign_fast.events", "Event")?.clone(),
