@@ -28,12 +28,8 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
-use super::gc::{is_tracked, untrack};
-use super::slots::{same_layout, SlotTable};
-
-/// Most distinct `Event` subclasses remembered as checked (beyond that, they take the
-/// Python `__init__`, which is correct, only slower).
-const MAX_VERIFIED: usize = 32;
+use super::gc::{acyclic, new_none, untrack};
+use super::slots::{SlotTable, VerifiedSubclasses};
 
 /// The slots `__init__` stores, in the order of [`Init::values`].
 const NAMES: [&str; 15] = [
@@ -81,9 +77,8 @@ struct Init {
     params: [Py<PyAny>; 5],
     defaults: [Py<PyAny>; 5],
     slots: SlotTable,
-    /// Subclasses found to share `Event`'s descriptors for [`NAMES`] (strong references:
-    /// a type object's address is never reused while it is listed here).
-    verified: std::sync::Mutex<Vec<Py<PyType>>>,
+    /// Subclasses found to share `Event`'s descriptors for [`NAMES`].
+    verified: VerifiedSubclasses,
 }
 
 static INIT: OnceLock<Init> = OnceLock::new();
@@ -121,7 +116,7 @@ pub fn _fast_event_init<'py>(
         defaults: std::array::from_fn(|i| defaults.get_item(i).map(Bound::unbind))
             .map(|d| d.unwrap_or_else(|_| py.None())),
         slots,
-        verified: std::sync::Mutex::new(Vec::new()),
+        verified: VerifiedSubclasses::default(),
     };
     if INIT.set(init).is_err() {
         return Ok(None);
@@ -178,11 +173,7 @@ unsafe extern "C" fn event_init(
         Ok(())
     }));
     match result {
-        Ok(Ok(())) => unsafe {
-            let none = ffi::Py_None();
-            ffi::Py_IncRef(none);
-            none
-        },
+        Ok(Ok(())) => new_none(),
         Ok(Err(err)) => {
             // SAFETY: the GIL is held (see above).
             let py = unsafe { Python::assume_attached() };
@@ -284,7 +275,7 @@ impl Init {
             unsafe { self.slots.write(slf, i, v) };
         }
         // As `_event_born`: nothing stored can lead back to the event (see `gc`).
-        if exact && (meta.is_none() || !is_tracked(&meta)) {
+        if exact && acyclic(&meta) {
             untrack(slf);
         }
         Ok(true)
@@ -292,20 +283,8 @@ impl Init {
 
     /// Whether `slf`, an instance of a subclass, may be filled through the slot table.
     fn subclass_ok(&self, slf: &Bound<'_, PyAny>) -> bool {
-        let py = slf.py();
-        let ty = slf.get_type();
-        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        if verified.iter().any(|t| t.bind(py).is(&ty)) {
-            return true;
-        }
-        if verified.len() >= MAX_VERIFIED {
-            return false;
-        }
-        let ok = same_layout(&ty, self.event_cls.bind(py), &NAMES).unwrap_or(false);
-        if ok {
-            verified.push(ty.unbind());
-        }
-        ok
+        let event_cls = self.event_cls.bind(slf.py());
+        self.verified.check(&slf.get_type(), event_cls, &NAMES)
     }
 
     /// Calls the Python `__init__` with the original arguments.

@@ -106,7 +106,13 @@ unsafe fn meth_o(arg: *mut ffi::PyObject, f: fn(&Bound<'_, PyAny>)) -> *mut ffi:
         let py = unsafe { Python::assume_attached() };
         f(unsafe { &Bound::from_borrowed_ptr(py, arg) });
     }));
-    // SAFETY: returns a new reference to None, as a METH_O function must.
+    new_none()
+}
+
+/// A new reference to `None`: what a C-level function returns when it has no result.
+pub fn new_none() -> *mut ffi::PyObject {
+    // SAFETY: only called with the GIL held (from functions CPython calls); `None` lives
+    // forever.
     unsafe {
         let none = ffi::Py_None();
         ffi::Py_IncRef(none);

@@ -136,13 +136,40 @@ impl SlotTable {
     }
 }
 
+/// The subclasses of `Event` found to resolve a list of slot names to `Event`'s own
+/// descriptors (see [`same_layout`]), remembered so that each is checked once.
+#[derive(Default)]
+pub struct VerifiedSubclasses {
+    /// Strong references: a type object's address is never reused while it is listed.
+    types: Mutex<Vec<Py<PyType>>>,
+}
+
+impl VerifiedSubclasses {
+    /// Whether `ty` (a type other than `event_cls`) has `event_cls`'s layout for `names`.
+    pub fn check(
+        &self,
+        ty: &Bound<'_, PyType>,
+        event_cls: &Bound<'_, PyType>,
+        names: &[&str],
+    ) -> bool {
+        let py = ty.py();
+        let mut types = self.types.lock().unwrap_or_else(|e| e.into_inner());
+        if types.iter().any(|t| t.bind(py).is(ty)) {
+            return true;
+        }
+        let ok = same_layout(ty, event_cls, names).unwrap_or(false);
+        if ok && types.len() < MAX_VERIFIED {
+            types.push(ty.clone().unbind());
+        }
+        ok
+    }
+}
+
 /// `Event`'s slot table, and which types it may be used for.
 pub struct EventSlots {
     table: SlotTable,
     event_cls: Py<PyType>,
-    /// Subclasses found to share `Event`'s descriptors (strong references: a type
-    /// object's address is never reused while it is listed here).
-    verified: Mutex<Vec<Py<PyType>>>,
+    verified: VerifiedSubclasses,
 }
 
 static SLOTS: PyOnceLock<Option<EventSlots>> = PyOnceLock::new();
@@ -166,15 +193,7 @@ impl EventSlots {
         if ty.is(event_cls) {
             return true;
         }
-        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        if verified.iter().any(|t| t.bind(py).is(&ty)) {
-            return true;
-        }
-        let ok = same_layout(&ty, event_cls, &NAMES).unwrap_or(false);
-        if ok && verified.len() < MAX_VERIFIED {
-            verified.push(ty.unbind());
-        }
-        ok
+        self.verified.check(&ty, event_cls, &NAMES)
     }
 
     /// The value of `slot` in `obj`, or `None` when the slot is unset.
@@ -241,7 +260,7 @@ fn probe(py: Python<'_>) -> PyResult<Option<EventSlots>> {
         SlotTable::probe(&event_cls, &NAMES)?.map(|table| EventSlots {
             table,
             event_cls: event_cls.unbind(),
-            verified: Mutex::new(Vec::new()),
+            verified: VerifiedSubclasses::default(),
         }),
     )
 }
