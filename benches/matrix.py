@@ -66,6 +66,8 @@ ROWS: List[Row] = [
     # A second row, not the headline: the same program on uvloop (pyensign-fast only).
     ("one publish() per event at 10,000 ev/s, async def on_ack, 100 B, on uvloop",
      "rate", "async", False, 100, 10_000, 0, 50_000, 0),
+    ("one publish() per event at 2,000 ev/s, async def on_ack, 100 B, on uvloop",
+     "rate", "async", False, 100, 2_000, 0, 20_000, 0),
 ]  # fmt: skip
 
 SDKS = ("pyensign", "pyensign_fast", "rust")
