@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -31,6 +32,23 @@ async def topic(client):
     """A topic name that exists on the server."""
     await client.create_topic("events")
     return "events"
+
+
+@pytest.fixture
+def ensign_env(tmp_path, monkeypatch):
+    """A server with authentication; ``Ensign()`` finds it through the environment, and
+    ``key.json`` holds the credentials in pyensign's format. Yields the key's path."""
+    from pyensign_fast.server import LocalEnsign
+
+    with LocalEnsign(auth=True) as srv:
+        monkeypatch.setenv("ENSIGN_ENDPOINT", srv.endpoint)
+        monkeypatch.setenv("ENSIGN_INSECURE", "true")
+        monkeypatch.setenv("ENSIGN_AUTH_URL", srv.auth_url)
+        monkeypatch.setenv("ENSIGN_CLIENT_ID", srv.client_id)
+        monkeypatch.setenv("ENSIGN_CLIENT_SECRET", srv.client_secret)
+        key = tmp_path / "key.json"
+        key.write_text(json.dumps({"ClientID": srv.client_id, "ClientSecret": srv.client_secret}))
+        yield str(key)
 
 
 # -- event loops ----------------------------------------------------------------------
