@@ -211,7 +211,7 @@ def construction(size: int, n: int = 200_000) -> dict:
     """Received-Event construction in-process: the CPU time of the calling thread
     (``time.thread_time``, so the server and runtime threads do not count) inside
     ``QueryCursor.poll`` per event: the decoded events become rows and instances in
-    Rust, then one ``_received_batch`` call per page fills them. Freeing the previous
+    Rust, then one ``_receive.received_batch`` call per page fills them. Freeing the previous
     page is not timed (a consumer pays it when it drops its events)."""
     from pyensign_fast import _core
     from pyensign_fast.events import Event
