@@ -166,7 +166,12 @@ unsafe extern "C" fn event_init(
             .transpose()
             .map_err(PyErr::from)?;
         let nkw = kw.as_ref().map_or(0, |k| k.len());
-        let raw = unsafe { std::slice::from_raw_parts(args, nargs + nkw) };
+        // NOTE: a call without arguments may pass NULL, which `from_raw_parts` forbids.
+        let raw: &[*mut ffi::PyObject] = if args.is_null() || nargs + nkw == 0 {
+            &[]
+        } else {
+            unsafe { std::slice::from_raw_parts(args, nargs + nkw) }
+        };
         if !init.fast(&slf, raw, nargs, kw.as_ref())? {
             init.call_slow(&slf, raw, nargs, kw.as_ref())?;
         }
