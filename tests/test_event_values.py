@@ -1,6 +1,7 @@
 """pyensign_fast.events, the values themselves: building an Event (pyensign's messages
 and validation order), its repr/str, decoding and ``from_object``, ``from_proto``/
-``from_wrapper``, ``EventState``. The Event ↔ core contract is in ``test_events.py``."""
+``from_wrapper``, ``EventState``, received rows filled into events. The Event ↔ core
+contract is in ``test_events.py``."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from typing import Any
 import pytest
 
 from pyensign_fast import mimetypes as mt
+from pyensign_fast._receive import received_batch as _received_batch
 from pyensign_fast.events import Event, EventState, Type, from_object
 from pyensign_fast.schema import encode_type
 from pyensign_fast.timestamps import Timestamp
 from pyensign_fast.utils.rlid import RLID
+from pyensign_fast.utils.ulid import ULID
 
 
 @pytest.fixture
@@ -327,3 +330,25 @@ def test_event_state() -> None:
 
 def test_type_is_reexported() -> None:
     assert Type("a", "1.0.0").semver() == "1.0.0"
+
+
+# -- received events (the rows the core hands over per page) ------------------------------
+def test_received_rows_become_events_without_validation():
+    def blank() -> Event:  # what the core allocates for each row
+        return object.__new__(Event)
+
+    shared = ("T", 1, 2, 3, None)  # one tuple for consecutive events of one schema
+    rows = [
+        (blank(), b"", 0, None, ("", 0, 0, 0, None), 0, b"\x00" * 10, b"\x01" * 16, None),
+        (blank(), b"x", 50, {"k": "v"}, shared, 5, b"\x00" * 9 + b"\x01", b"\x01" * 16, 7),
+        (blank(), b"y", 50, None, shared, 6, b"\x00" * 9 + b"\x02", b"\x01" * 16, 7),
+    ]
+    empty, full, other = _received_batch(rows, None)
+    assert empty.data == b"" and empty.meta == {} and empty.state is EventState.INITIALIZED
+    assert empty.committed is None and empty.id == RLID(b"\x00" * 10)
+    assert full.meta == {"k": "v"} and str(full.type) == "T v1.2.3"
+    # Each event gets its own Type when read: mutating one leaves the other alone.
+    full.type.major_version = 9
+    assert str(other.type) == "T v1.2.3" and full.type is not other.type
+    assert full.committed == Timestamp(0, 7) and full.created.nanos == 5
+    assert full.topic_id == ULID(b"\x01" * 16)

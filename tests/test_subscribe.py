@@ -18,7 +18,6 @@ import pytest
 
 from pyensign_fast import _bridge, _core
 from pyensign_fast import nack as nack_codes
-from pyensign_fast._receive import received_batch as _received_batch
 from pyensign_fast.api.v1beta1.groups_pb2 import ConsumerGroup
 from pyensign_fast.events import Event, EventState
 from pyensign_fast.exceptions import (
@@ -385,27 +384,6 @@ async def test_blocking_calls_for_the_sync_client(client, topic):
     core.send([got[1]._rlid, (got[2]._rlid, 103)])
     await asyncio.to_thread(core.close, None)
     assert core.next_batch(10, sink, None) is None
-
-
-def test_received_rows_become_events_without_validation():
-    def blank() -> Event:  # what the core allocates for each row
-        return object.__new__(Event)
-
-    shared = ("T", 1, 2, 3, None)  # one tuple for consecutive events of one schema
-    rows = [
-        (blank(), b"", 0, None, ("", 0, 0, 0, None), 0, b"\x00" * 10, b"\x01" * 16, None),
-        (blank(), b"x", 50, {"k": "v"}, shared, 5, b"\x00" * 9 + b"\x01", b"\x01" * 16, 7),
-        (blank(), b"y", 50, None, shared, 6, b"\x00" * 9 + b"\x02", b"\x01" * 16, 7),
-    ]
-    empty, full, other = _received_batch(rows, None)
-    assert empty.data == b"" and empty.meta == {} and empty.state is EventState.INITIALIZED
-    assert empty.committed is None and empty.id == RLID(b"\x00" * 10)
-    assert full.meta == {"k": "v"} and str(full.type) == "T v1.2.3"
-    # Each event gets its own Type when read: mutating one leaves the other alone.
-    full.type.major_version = 9
-    assert str(other.type) == "T v1.2.3" and full.type is not other.type
-    assert full.committed == Timestamp(0, 7) and full.created.nanos == 5
-    assert full.topic_id == ULID(b"\x01" * 16)
 
 
 async def test_skipped_events_are_logged(client, topic, caplog):
