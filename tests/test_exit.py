@@ -40,7 +40,10 @@ SCRIPTS = {
     # The extension is loaded on its own (other interpreters may lack the package's
     # Python dependencies).
     "raw-waiters": """
-import importlib.machinery, importlib.util, os, threading
+import atexit, importlib.machinery, importlib.util, os, threading
+
+# Registered before the extension's own hook, so it runs after it (last in, first out).
+atexit.register(lambda: print("exiting flag", _core._is_exiting(), flush=True))
 
 loader = importlib.machinery.ExtensionFileLoader("_core", os.environ["CORE_PATH"])
 _core = importlib.util.module_from_spec(importlib.util.spec_from_loader("_core", loader))
@@ -153,3 +156,5 @@ def test_exit_is_clean(case: str, python: str) -> None:
         assert done.returncode == 0, (attempt, done.returncode, done.stderr[-2000:])
         assert done.stdout.split("\n")[0] == EXPECTED[case]
         assert "Fatal Python error" not in done.stderr
+        if case == "raw-waiters":  # the extension's own atexit hook ran (exiting.rs)
+            assert "exiting flag True" in done.stdout

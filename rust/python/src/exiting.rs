@@ -5,7 +5,8 @@
 //! Unwinding through PyO3's `detach` guard and our waits crashed the process (SIGSEGV at
 //! exit, seen with a blocking client's callback thread on 3.13). CPython 3.14 parks such
 //! threads instead; this module does the same for ours on every version: once the
-//! `atexit` hook of `pyensign_fast._bridge` has called [`_interpreter_exiting`], a thread
+//! `atexit` hook of `pyensign_fast._bridge` (or the extension's own, registered when the
+//! module is created) has called [`_interpreter_exiting`], a thread
 //! that finishes a wait parks forever, with the GIL released, rather than re-entering the
 //! interpreter. The thread that runs the exit (normally the main thread) is exempt, so
 //! blocking calls made by `atexit` handlers still return. Only daemon threads are left by
@@ -57,5 +58,14 @@ where
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_interpreter_exiting, m)?)?;
     m.add_function(wrap_pyfunction!(_is_exiting, m)?)?;
+    // The extension's own `atexit` hook, for threads waiting in the core of a process
+    // that never imported `pyensign_fast._bridge` (the extension loaded on its own).
+    // Without it those threads re-entered the exiting interpreter and were ended by
+    // `pthread_exit`, which crashed the LTO-built wheel at every exit (tests/test_exit.py,
+    // "raw-waiters", under `make test-wheel`). `_bridge` imports this module first, so
+    // its hook, registered later, runs earlier (atexit is last in, first out): it stops
+    // the package's own threads while their waits still return, then sets the flag.
+    let hook = m.getattr("_interpreter_exiting")?;
+    m.py().import("atexit")?.call_method1("register", (hook,))?;
     Ok(())
 }
