@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 
@@ -49,6 +50,22 @@ def ensign_env(tmp_path, monkeypatch):
         key = tmp_path / "key.json"
         key.write_text(json.dumps({"ClientID": srv.client_id, "ClientSecret": srv.client_secret}))
         yield str(key)
+
+
+@pytest.fixture
+def set_timezone(monkeypatch):
+    """Sets the process's timezone (``set_timezone("Asia/Kathmandu")``) until the test
+    ends; skips where ``time.tzset`` does not exist."""
+    if not hasattr(time, "tzset"):
+        pytest.skip("time.tzset is not available")
+
+    def apply(zone: str) -> None:
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+
+    yield apply
+    monkeypatch.undo()
+    time.tzset()
 
 
 # -- event loops ----------------------------------------------------------------------

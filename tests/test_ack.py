@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import time
 
 import pytest
 
@@ -13,19 +11,9 @@ from pyensign_fast.timestamps import Timestamp
 
 
 @pytest.fixture
-def far_timezone():  # type: ignore[no-untyped-def]
+def far_timezone(set_timezone):  # type: ignore[no-untyped-def]
     """Run with the process in a timezone far from UTC (the K13 trap)."""
-    if not hasattr(time, "tzset"):
-        pytest.skip("time.tzset is not available")
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "Asia/Kathmandu"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
+    set_timezone("Asia/Kathmandu")
 
 
 def test_committed_is_naive_utc(far_timezone: None) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gc
 import itertools
+from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -142,3 +144,32 @@ def test_a_tracked_meta_dict_keeps_the_event_tracked(meta):
         meta["list"] = []
         del meta["list"]
     assert gc.is_tracked(Event(b"x", meta=meta)) is (meta is not None)
+
+
+def test_a_subclass_is_checked_once_even_when_it_fails_the_check() -> None:
+    # The layout check looks up every slot name on the class; a subclass that fails it
+    # (here: `meta` overridden) must not pay that again for each event it builds.
+    lookups: Counter = Counter()
+
+    class Counting(type):
+        def __getattribute__(cls, name: str) -> Any:
+            lookups[name] += 1
+            return super().__getattribute__(name)
+
+    class Overriding(Event, metaclass=Counting):
+        __slots__ = ()
+
+        @property  # type: ignore[override]
+        def meta(self) -> dict:
+            return {}
+
+        @meta.setter
+        def meta(self, value: Any) -> None:
+            pass
+
+    first = Overriding(b"x", "application/json")
+    after_first = lookups["mimetype"]
+    for _ in range(5):
+        ev = Overriding(b"x", "application/json")
+    assert after_first == 1 and lookups["mimetype"] == after_first
+    assert ev.data == first.data == b"x" and ev.meta == {}  # the Python __init__ ran

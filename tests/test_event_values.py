@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import os
 import time
 import types
 from typing import Any
@@ -24,18 +23,8 @@ from pyensign_fast.utils.ulid import ULID
 
 
 @pytest.fixture
-def far_timezone():  # type: ignore[no-untyped-def]
-    if not hasattr(time, "tzset"):
-        pytest.skip("time.tzset is not available")
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "America/Los_Angeles"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
+def far_timezone(set_timezone):  # type: ignore[no-untyped-def]
+    set_timezone("America/Los_Angeles")
 
 
 # -- construction: pyensign's test_event / test_modify_event / test_bad_event ------------

@@ -29,7 +29,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
 use super::gc::{acyclic, new_none, untrack};
-use super::slots::{SlotTable, VerifiedSubclasses};
+use super::slots::{CheckedSubclasses, SlotTable};
 
 /// The slots `__init__` stores, in the order of [`Init::values`].
 const NAMES: [&str; 15] = [
@@ -77,8 +77,8 @@ struct Init {
     params: [Py<PyAny>; 5],
     defaults: [Py<PyAny>; 5],
     slots: SlotTable,
-    /// Subclasses found to share `Event`'s descriptors for [`NAMES`].
-    verified: VerifiedSubclasses,
+    /// Subclasses checked for sharing `Event`'s descriptors for [`NAMES`], with the answer.
+    checked: CheckedSubclasses,
 }
 
 static INIT: OnceLock<Init> = OnceLock::new();
@@ -116,7 +116,7 @@ pub fn _fast_event_init<'py>(
         defaults: std::array::from_fn(|i| defaults.get_item(i).map(Bound::unbind))
             .map(|d| d.unwrap_or_else(|_| py.None())),
         slots,
-        verified: VerifiedSubclasses::default(),
+        checked: CheckedSubclasses::default(),
     };
     if INIT.set(init).is_err() {
         return Ok(None);
@@ -289,7 +289,7 @@ impl Init {
     /// Whether `slf`, an instance of a subclass, may be filled through the slot table.
     fn subclass_ok(&self, slf: &Bound<'_, PyAny>) -> bool {
         let event_cls = self.event_cls.bind(slf.py());
-        self.verified.check(&slf.get_type(), event_cls, &NAMES)
+        self.checked.check(&slf.get_type(), event_cls, &NAMES)
     }
 
     /// Calls the Python `__init__` with the original arguments.

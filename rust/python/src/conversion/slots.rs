@@ -50,8 +50,8 @@ const NAMES: [&str; 9] = [
 ];
 
 /// Most distinct `Event` subclasses remembered as checked (beyond that, they are checked
-/// again on each batch, which is correct, only slower).
-const MAX_VERIFIED: usize = 32;
+/// again on each use, which is correct, only slower).
+const MAX_CHECKED: usize = 32;
 
 /// The probed offsets of some slots of one class (see the module docs).
 pub struct SlotTable {
@@ -136,15 +136,17 @@ impl SlotTable {
     }
 }
 
-/// The subclasses of `Event` found to resolve a list of slot names to `Event`'s own
-/// descriptors (see [`same_layout`]), remembered so that each is checked once.
+/// The subclasses of `Event` checked for resolving a list of slot names to `Event`'s own
+/// descriptors (see [`same_layout`]), with the answer, so that each is checked once: the
+/// check costs two attribute lookups per name, and a subclass that fails it would
+/// otherwise pay them again for every event it builds.
 #[derive(Default)]
-pub struct VerifiedSubclasses {
+pub struct CheckedSubclasses {
     /// Strong references: a type object's address is never reused while it is listed.
-    types: Mutex<Vec<Py<PyType>>>,
+    types: Mutex<Vec<(Py<PyType>, bool)>>,
 }
 
-impl VerifiedSubclasses {
+impl CheckedSubclasses {
     /// Whether `ty` (a type other than `event_cls`) has `event_cls`'s layout for `names`.
     pub fn check(
         &self,
@@ -154,12 +156,12 @@ impl VerifiedSubclasses {
     ) -> bool {
         let py = ty.py();
         let mut types = self.types.lock().unwrap_or_else(|e| e.into_inner());
-        if types.iter().any(|t| t.bind(py).is(ty)) {
-            return true;
+        if let Some((_, ok)) = types.iter().find(|(t, _)| t.bind(py).is(ty)) {
+            return *ok;
         }
         let ok = same_layout(ty, event_cls, names).unwrap_or(false);
-        if ok && types.len() < MAX_VERIFIED {
-            types.push(ty.clone().unbind());
+        if types.len() < MAX_CHECKED {
+            types.push((ty.clone().unbind(), ok));
         }
         ok
     }
@@ -169,7 +171,7 @@ impl VerifiedSubclasses {
 pub struct EventSlots {
     table: SlotTable,
     event_cls: Py<PyType>,
-    verified: VerifiedSubclasses,
+    checked: CheckedSubclasses,
 }
 
 static SLOTS: PyOnceLock<Option<EventSlots>> = PyOnceLock::new();
@@ -193,7 +195,7 @@ impl EventSlots {
         if ty.is(event_cls) {
             return true;
         }
-        self.verified.check(&ty, event_cls, &NAMES)
+        self.checked.check(&ty, event_cls, &NAMES)
     }
 
     /// The value of `slot` in `obj`, or `None` when the slot is unset.
@@ -222,7 +224,7 @@ impl EventSlots {
 /// Whether subclass `ty` of `Event` resolves every name of `names` to `Event`'s own
 /// descriptor and keeps its attribute-access functions (so its layout extends `Event`'s
 /// and a direct access does what `getattr`/`setattr` would).
-pub fn same_layout(
+fn same_layout(
     ty: &Bound<'_, PyType>,
     event_cls: &Bound<'_, PyType>,
     names: &[&str],
@@ -260,7 +262,7 @@ fn probe(py: Python<'_>) -> PyResult<Option<EventSlots>> {
         SlotTable::probe(&event_cls, &NAMES)?.map(|table| EventSlots {
             table,
             event_cls: event_cls.unbind(),
-            verified: VerifiedSubclasses::default(),
+            checked: CheckedSubclasses::default(),
         }),
     )
 }
