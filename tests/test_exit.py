@@ -58,6 +58,47 @@ for _ in range(4):
     threading.Thread(target=spin, daemon=True).start()
 print("ok", flush=True)
 """,
+    # A thread whose wait ends just before the extension's hook runs, while the exiting
+    # thread keeps the GIL: it must get back into Python before finalization (and park
+    # at its next wait), not be ended by CPython inside the core's frames.
+    "returning-waiter": """
+import atexit, importlib.machinery, importlib.util, os, sys, threading, time
+
+# Registered before the extension's own hook, so it runs after it (last in, first out).
+atexit.register(lambda: print("after the hook", seen, "back" if back else "not back"))
+
+loader = importlib.machinery.ExtensionFileLoader("_core", os.environ["CORE_PATH"])
+_core = importlib.util.module_from_spec(importlib.util.spec_from_loader("_core", loader))
+loader.exec_module(_core)
+
+first, second = _core.Notifier(), _core.Notifier()
+started = threading.Event()
+seen, back = None, False
+# No forced GIL switches: the waiter runs from `started.set()` into its wait, and once
+# woken it cannot take the GIL from the exiting thread until that thread gives it up
+# (no I/O either, which would release it).
+sys.setswitchinterval(1000)
+
+def waiter():
+    global back
+    started.set()
+    first.wait(60)
+    back = True
+    second.wait(60)
+
+def wake_and_keep_the_gil():  # runs just before the extension's hook
+    global seen
+    first._push_outcomes(1)
+    deadline = time.monotonic() + 10
+    while _core._returning_threads() == 0 and time.monotonic() < deadline:
+        pass
+    seen = _core._returning_threads()
+
+threading.Thread(target=waiter, daemon=True).start()
+started.wait()
+atexit.register(wake_and_keep_the_gil)
+print("ok", flush=True)
+""",
     # A blocking client left open (its callback thread and notifier thread alive),
     # with a publish whose ack callback runs on that thread.
     "open-sync-client": """
@@ -114,6 +155,7 @@ print("ok", flush=True)
 
 EXPECTED = {
     "raw-waiters": "ok",
+    "returning-waiter": "ok",
     "open-sync-client": "ok 100",
     "unclosed-async-client": "ok",
     "server-log-thread": "ok",
@@ -133,7 +175,7 @@ def _interpreters() -> list[str]:
 @pytest.mark.parametrize("python", _interpreters(), ids=lambda p: pathlib.Path(p).parts[-3])
 @pytest.mark.parametrize("case", sorted(SCRIPTS))
 def test_exit_is_clean(case: str, python: str) -> None:
-    if python != sys.executable and case != "raw-waiters":
+    if python != sys.executable and case not in ("raw-waiters", "returning-waiter"):
         probe = subprocess.run(
             [python, "-c", "import pyensign_fast.server, pyensign_fast.sync"],
             env={**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)},
@@ -158,3 +200,5 @@ def test_exit_is_clean(case: str, python: str) -> None:
         assert "Fatal Python error" not in done.stderr
         if case == "raw-waiters":  # the extension's own atexit hook ran (exiting.rs)
             assert "exiting flag True" in done.stdout
+        if case == "returning-waiter":  # woken, counted, then let back in by the hook
+            assert "after the hook 1 back" in done.stdout

@@ -12,10 +12,14 @@ Waiter = Optional[Tuple["Notifier", Any]]
 def _interpreter_exiting() -> None:
     """Called by ``pyensign_fast._bridge``'s ``atexit`` hook: from then on, a thread other
     than the exiting one that finishes a wait with the GIL released parks instead of
-    re-entering the interpreter."""
+    re-entering the interpreter; threads whose wait had already ended are first let back
+    in (the GIL is released until they hold it)."""
 
 def _is_exiting() -> bool:
     """Whether ``_interpreter_exiting()`` was called."""
+
+def _returning_threads() -> int:
+    """Threads that ended a GIL-free wait and do not hold the GIL yet (tests)."""
 
 # -- log forwarding (rust/python/src/logs.rs; used by pyensign_fast.logs) -------------------
 _LOGS_CAPACITY: int

@@ -11,27 +11,58 @@
 //! interpreter. The thread that runs the exit (normally the main thread) is exempt, so
 //! blocking calls made by `atexit` handlers still return. Only daemon threads are left by
 //! then (Python joins the others before `atexit` runs), and the process exits around them.
+//!
+//! A thread whose wait ended just *before* the hook ran is already on its way back into
+//! the interpreter, blocked taking the GIL. If the exiting thread kept the GIL until
+//! finalization began, that thread would be ended inside PyO3's restore, with our frames
+//! on its stack (the LTO wheel crashed so, now and then: tests/test_exit.py,
+//! "server-log-thread"). So such threads are counted from the end of their wait until they
+//! hold the GIL, and the hook releases the GIL until the count is zero: they get back into
+//! Python before finalization, and park at their next wait.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::thread::ThreadId;
+use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 
 static EXITING: AtomicBool = AtomicBool::new(false);
 static EXITING_THREAD: OnceLock<ThreadId> = OnceLock::new();
+/// Threads between the end of a GIL-free wait and holding the GIL again.
+static RETURNING: AtomicUsize = AtomicUsize::new(0);
+/// NOTE: a returning thread needs only the GIL, which the hook gives up while it waits; the
+/// bound is for a thread the OS does not schedule at all, not a normal case.
+const RETURN_WAIT: Duration = Duration::from_secs(2);
 
-/// Called once by `pyensign_fast._bridge`'s `atexit` hook, on the thread that exits.
+/// Called by the `atexit` hooks (`pyensign_fast._bridge`'s, the extension's own), on the
+/// thread that exits: from now on threads park at the end of their waits; threads already
+/// returning are let back into the interpreter first.
 #[pyfunction]
-fn _interpreter_exiting() {
+fn _interpreter_exiting(py: Python<'_>) {
     let _ = EXITING_THREAD.set(std::thread::current().id());
-    EXITING.store(true, Ordering::Release);
+    // SeqCst pairs with `detach`: either a returning thread sees the flag, or this
+    // thread sees it counted (and waits for it).
+    EXITING.store(true, Ordering::SeqCst);
+    if RETURNING.load(Ordering::SeqCst) == 0 {
+        return;
+    }
+    let deadline = Instant::now() + RETURN_WAIT;
+    while RETURNING.load(Ordering::SeqCst) != 0 && Instant::now() < deadline {
+        py.detach(|| std::thread::sleep(Duration::from_micros(200)));
+    }
 }
 
 /// Whether the interpreter has started exiting (the `atexit` hook ran).
 #[pyfunction]
 fn _is_exiting() -> bool {
     EXITING.load(Ordering::Acquire)
+}
+
+/// How many threads have ended a GIL-free wait and not yet taken the GIL back (tests).
+#[pyfunction]
+fn _returning_threads() -> usize {
+    RETURNING.load(Ordering::SeqCst)
 }
 
 /// Runs `f` with the GIL released, like `Python::detach`; but if the interpreter started
@@ -42,22 +73,28 @@ where
     F: Send + FnOnce() -> T,
     T: Send,
 {
-    py.detach(move || {
+    let out = py.detach(move || {
         let out = f();
-        if EXITING.load(Ordering::Acquire)
+        RETURNING.fetch_add(1, Ordering::SeqCst);
+        if EXITING.load(Ordering::SeqCst)
             && EXITING_THREAD.get() != Some(&std::thread::current().id())
         {
+            RETURNING.fetch_sub(1, Ordering::SeqCst);
             loop {
                 std::thread::park();
             }
         }
         out
-    })
+    });
+    // The GIL is held again: the exiting thread may go on to finalization.
+    RETURNING.fetch_sub(1, Ordering::SeqCst);
+    out
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_interpreter_exiting, m)?)?;
     m.add_function(wrap_pyfunction!(_is_exiting, m)?)?;
+    m.add_function(wrap_pyfunction!(_returning_threads, m)?)?;
     // The extension's own `atexit` hook, for threads waiting in the core of a process
     // that never imported `pyensign_fast._bridge` (the extension loaded on its own).
     // Without it those threads re-entered the exiting interpreter and were ended by
