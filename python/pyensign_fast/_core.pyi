@@ -21,6 +21,9 @@ def _is_exiting() -> bool:
 def _returning_threads() -> int:
     """Threads that ended a GIL-free wait and do not hold the GIL yet (tests)."""
 
+def _calling_threads() -> int:
+    """Threads inside ``Notifier.drain``'s callback loop (tests)."""
+
 # -- log forwarding (rust/python/src/logs.rs; used by pyensign_fast.logs) -------------------
 _LOGS_CAPACITY: int
 

@@ -168,9 +168,13 @@ impl Notifier {
     /// left for Python as `(kind, a, b)` tuples (see the module docs).
     fn drain<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
+        // Callbacks run user code with our frames below it: see `exiting` for why a
+        // thread other than the exiting one parks here once the interpreter exits.
+        let calls = crate::exiting::CallsGuard::enter(py);
         let mut items = self.core.take().into_iter();
         let objects = OutcomeObjects::new(py)?;
         while let Some(item) = items.next() {
+            calls.check(py);
             let done = match item {
                 Item::Result { future, make } => resolve(py, future, make),
                 Item::Ack {

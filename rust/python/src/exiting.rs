@@ -19,6 +19,14 @@
 //! "server-log-thread"). So such threads are counted from the end of their wait until they
 //! hold the GIL, and the hook releases the GIL until the count is zero: they get back into
 //! Python before finalization, and park at their next wait.
+//!
+//! The same holds for a thread running *user* Python code called from our frames (the
+//! `on_ack` callbacks `Notifier.drain` runs, an asyncio loop in a daemon thread for one):
+//! if that code gives up the GIL (any I/O) after finalization began, CPython ends the
+//! thread through `drain` (SIGSEGV with the wheel, "Rust cannot catch foreign exceptions"
+//! with other builds). So such callers hold a [`CallsGuard`]: the hook also waits, with
+//! the GIL released, until every thread inside one has finished its current callback, and
+//! the guard parks the thread before its next one.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -31,9 +39,24 @@ static EXITING: AtomicBool = AtomicBool::new(false);
 static EXITING_THREAD: OnceLock<ThreadId> = OnceLock::new();
 /// Threads between the end of a GIL-free wait and holding the GIL again.
 static RETURNING: AtomicUsize = AtomicUsize::new(0);
-/// NOTE: a returning thread needs only the GIL, which the hook gives up while it waits; the
-/// bound is for a thread the OS does not schedule at all, not a normal case.
+/// Threads inside a [`CallsGuard`] (running, or about to run, user callbacks).
+static CALLING: AtomicUsize = AtomicUsize::new(0);
+/// NOTE: a returning thread needs only the GIL, which the hook gives up while it waits, and
+/// a calling thread one callback's time. The bound is for a callback that blocks (it
+/// then only crashes if it returns while the interpreter finalizes) or a thread the OS does
+/// not schedule; exit must not hang on either.
 const RETURN_WAIT: Duration = Duration::from_secs(2);
+
+fn is_other_thread_at_exit() -> bool {
+    EXITING.load(Ordering::SeqCst) && EXITING_THREAD.get() != Some(&std::thread::current().id())
+}
+
+/// Parks the calling thread forever with the GIL released.
+fn park_forever(py: Python<'_>) -> ! {
+    py.detach(|| loop {
+        std::thread::park();
+    })
+}
 
 /// Called by the `atexit` hooks (`pyensign_fast._bridge`'s, the extension's own), on the
 /// thread that exits: from now on threads park at the end of their waits; threads already
@@ -44,12 +67,42 @@ fn _interpreter_exiting(py: Python<'_>) {
     // SeqCst pairs with `detach`: either a returning thread sees the flag, or this
     // thread sees it counted (and waits for it).
     EXITING.store(true, Ordering::SeqCst);
-    if RETURNING.load(Ordering::SeqCst) == 0 {
+    let busy = || RETURNING.load(Ordering::SeqCst) + CALLING.load(Ordering::SeqCst) != 0;
+    if !busy() {
         return;
     }
     let deadline = Instant::now() + RETURN_WAIT;
-    while RETURNING.load(Ordering::SeqCst) != 0 && Instant::now() < deadline {
+    while busy() && Instant::now() < deadline {
         py.detach(|| std::thread::sleep(Duration::from_micros(200)));
+    }
+}
+
+/// Held by code that calls user Python code from Rust (see the module docs). Costs two
+/// atomic updates per guard and one load per [`CallsGuard::check`].
+pub struct CallsGuard(());
+
+impl CallsGuard {
+    pub fn enter(py: Python<'_>) -> CallsGuard {
+        // SeqCst pairs with the hook, as in `detach`.
+        CALLING.fetch_add(1, Ordering::SeqCst);
+        let guard = CallsGuard(());
+        guard.check(py);
+        guard
+    }
+
+    /// Call before each user callback: once the interpreter exits, a thread other than
+    /// the exiting one parks here for good instead of running it.
+    pub fn check(&self, py: Python<'_>) {
+        if is_other_thread_at_exit() {
+            CALLING.fetch_sub(1, Ordering::SeqCst);
+            park_forever(py);
+        }
+    }
+}
+
+impl Drop for CallsGuard {
+    fn drop(&mut self) {
+        CALLING.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -65,6 +118,12 @@ fn _returning_threads() -> usize {
     RETURNING.load(Ordering::SeqCst)
 }
 
+/// How many threads are inside a [`CallsGuard`] (tests).
+#[pyfunction]
+fn _calling_threads() -> usize {
+    CALLING.load(Ordering::SeqCst)
+}
+
 /// Runs `f` with the GIL released, like `Python::detach`; but if the interpreter started
 /// exiting meanwhile, a thread other than the exiting one never comes back (see the
 /// module docs).
@@ -76,9 +135,7 @@ where
     let out = py.detach(move || {
         let out = f();
         RETURNING.fetch_add(1, Ordering::SeqCst);
-        if EXITING.load(Ordering::SeqCst)
-            && EXITING_THREAD.get() != Some(&std::thread::current().id())
-        {
+        if is_other_thread_at_exit() {
             RETURNING.fetch_sub(1, Ordering::SeqCst);
             loop {
                 std::thread::park();
@@ -95,6 +152,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_interpreter_exiting, m)?)?;
     m.add_function(wrap_pyfunction!(_is_exiting, m)?)?;
     m.add_function(wrap_pyfunction!(_returning_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(_calling_threads, m)?)?;
     // The extension's own `atexit` hook, for threads waiting in the core of a process
     // that never imported `pyensign_fast._bridge` (the extension loaded on its own).
     // Without it those threads re-entered the exiting interpreter and were ended by
