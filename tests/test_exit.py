@@ -134,6 +134,48 @@ entered.wait()
 atexit.register(go.set)  # runs just before the extension's hook
 print("ok", flush=True)
 """,
+    # A daemon thread inside `publish()` whose event runs Python code (a property of an
+    # `Event` subclass) that gives up the GIL while the interpreter exits: the publish
+    # under way finishes before finalization, the next one never starts.
+    "publishing-thread": """
+import asyncio, atexit, sys, threading
+
+# Registered before the package's hooks, so it runs after them (last in, first out).
+atexit.register(lambda: print("after the hook", done, flush=True))
+
+from pyensign_fast import Ensign, Event
+from pyensign_fast.server import LocalEnsign
+
+server = LocalEnsign().start()
+entered, go = threading.Event(), threading.Event()
+done = False
+
+class SlowEvent(Event):
+    @property
+    def data(self):
+        if not entered.is_set():
+            entered.set()
+            go.wait()  # gives up the GIL; returns only once the exit has begun
+        return b"x"
+
+    @data.setter
+    def data(self, value):
+        pass
+
+async def main():
+    global done
+    client = Ensign(endpoint=server.endpoint, insecure=True, auth_url="")
+    await client.create_topic("t")
+    await client.publish("t", SlowEvent(b"x", "text/plain"))
+    done = True
+    await client.publish("t", Event(b"x", "text/plain"))  # parks: the interpreter exits
+
+threading.Thread(target=asyncio.run, args=(main(),), daemon=True).start()
+entered.wait()
+sys.setswitchinterval(1000)  # no forced GIL switches (see "returning-waiter")
+atexit.register(go.set)  # runs first; no thread of the package's to stop, so no GIL release
+print("ok", flush=True)
+""",
     # A blocking client left open (its callback thread and notifier thread alive),
     # with a publish whose ack callback runs on that thread.
     "open-sync-client": """
@@ -225,6 +267,7 @@ EXPECTED = {
     "raw-waiters": "ok",
     "returning-waiter": "ok",
     "calling-thread": "ok",
+    "publishing-thread": "ok",
     "daemon-loop-publisher": "ok",
     "open-sync-client": "ok 100",
     "unclosed-async-client": "ok",
@@ -274,3 +317,5 @@ def test_exit_is_clean(case: str, python: str) -> None:
             assert "after the hook 1 back" in done.stdout
         if case == "calling-thread":  # the hook waited for the callback; no other ran
             assert "after the hook True 1" in done.stdout
+        if case == "publishing-thread":  # the hook waited for the publish under way
+            assert "after the hook True" in done.stdout

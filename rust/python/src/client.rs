@@ -190,6 +190,9 @@ impl Client {
                 Py::new(py, new_batch(len, on_ack, on_nack, core))?
             }
         };
+        // Reading events may run user Python code (properties of `Event` subclasses, a
+        // `Type`'s first encoding) with our frames below it: see `exiting`.
+        let _calls = crate::exiting::CallsGuard::enter(py);
         let n = publish_batch(
             self.inner.publisher(),
             &topic,

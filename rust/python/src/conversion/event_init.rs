@@ -317,6 +317,8 @@ impl Init {
             }
             None => None,
         };
+        // Python code under our frames: see `exiting`.
+        let _calls = crate::exiting::CallsGuard::enter(py);
         self.slow.bind(py).call(pos, kwargs.as_ref())?;
         Ok(())
     }
