@@ -72,6 +72,8 @@ fn pop_events<'py>(
     max: usize,
     sub: &Bound<'py, PyAny>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
+    // Builds `Event`s in Python and logs: Python code under our frames (see `exiting`).
+    let _calls = crate::exiting::CallsGuard::enter(py);
     let mut out = Vec::new();
     let popped = inner.pop(max.clamp(1, MAX_PAGE), &mut out);
     log_warnings(py, inner.take_warnings())?;
