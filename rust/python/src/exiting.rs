@@ -41,6 +41,12 @@ static EXITING_THREAD: OnceLock<ThreadId> = OnceLock::new();
 static RETURNING: AtomicUsize = AtomicUsize::new(0);
 /// Threads inside a [`CallsGuard`] (running, or about to run, user callbacks).
 static CALLING: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's share of `CALLING`: the exiting thread does not wait for itself (an
+    /// `atexit` run from inside a callback, `atexit._run_exitfuncs()` for one).
+    static MY_CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 /// NOTE: a returning thread needs only the GIL, which the hook gives up while it waits, and
 /// a calling thread one callback's time. The bound is for a callback that blocks (it
 /// then only crashes if it returns while the interpreter finalizes) or a thread the OS does
@@ -67,7 +73,8 @@ fn _interpreter_exiting(py: Python<'_>) {
     // SeqCst pairs with `detach`: either a returning thread sees the flag, or this
     // thread sees it counted (and waits for it).
     EXITING.store(true, Ordering::SeqCst);
-    let busy = || RETURNING.load(Ordering::SeqCst) + CALLING.load(Ordering::SeqCst) != 0;
+    let mine = MY_CALLS.with(|c| c.get());
+    let busy = || RETURNING.load(Ordering::SeqCst) + CALLING.load(Ordering::SeqCst) > mine;
     if !busy() {
         return;
     }
@@ -79,13 +86,15 @@ fn _interpreter_exiting(py: Python<'_>) {
 
 /// Held by code that calls user Python code from Rust (see the module docs). Costs two
 /// atomic updates per guard and one load per [`CallsGuard::check`].
-pub struct CallsGuard(());
+/// Not `Send`: it counts in a thread-local (`MY_CALLS`) too.
+pub struct CallsGuard(std::marker::PhantomData<*const ()>);
 
 impl CallsGuard {
     pub fn enter(py: Python<'_>) -> CallsGuard {
         // SeqCst pairs with the hook, as in `detach`.
         CALLING.fetch_add(1, Ordering::SeqCst);
-        let guard = CallsGuard(());
+        MY_CALLS.with(|c| c.set(c.get() + 1));
+        let guard = CallsGuard(std::marker::PhantomData);
         guard.check(py);
         guard
     }
@@ -94,6 +103,7 @@ impl CallsGuard {
     /// the exiting one parks here for good instead of running it.
     pub fn check(&self, py: Python<'_>) {
         if is_other_thread_at_exit() {
+            MY_CALLS.with(|c| c.set(c.get() - 1));
             CALLING.fetch_sub(1, Ordering::SeqCst);
             park_forever(py);
         }
@@ -102,6 +112,7 @@ impl CallsGuard {
 
 impl Drop for CallsGuard {
     fn drop(&mut self) {
+        MY_CALLS.with(|c| c.set(c.get() - 1));
         CALLING.fetch_sub(1, Ordering::SeqCst);
     }
 }
