@@ -51,17 +51,17 @@ thread_local! {
 /// a calling thread one callback's time. The bound is for a callback that blocks (it
 /// then only crashes if it returns while the interpreter finalizes) or a thread the OS does
 /// not schedule; exit must not hang on either.
-const RETURN_WAIT: Duration = Duration::from_secs(2);
+const HOOK_WAIT: Duration = Duration::from_secs(2);
 
 fn is_other_thread_at_exit() -> bool {
     EXITING.load(Ordering::SeqCst) && EXITING_THREAD.get() != Some(&std::thread::current().id())
 }
 
-/// Parks the calling thread forever with the GIL released.
-fn park_forever(py: Python<'_>) -> ! {
-    py.detach(|| loop {
+/// Parks the calling thread forever (call it with the GIL released).
+fn park() -> ! {
+    loop {
         std::thread::park();
-    })
+    }
 }
 
 /// Called by the `atexit` hooks (`pyensign_fast._bridge`'s, the extension's own), on the
@@ -78,7 +78,7 @@ fn _interpreter_exiting(py: Python<'_>) {
     if !busy() {
         return;
     }
-    let deadline = Instant::now() + RETURN_WAIT;
+    let deadline = Instant::now() + HOOK_WAIT;
     while busy() && Instant::now() < deadline {
         py.detach(|| std::thread::sleep(Duration::from_micros(200)));
     }
@@ -103,17 +103,20 @@ impl CallsGuard {
     /// the exiting one parks here for good instead of running it.
     pub fn check(&self, py: Python<'_>) {
         if is_other_thread_at_exit() {
-            MY_CALLS.with(|c| c.set(c.get() - 1));
-            CALLING.fetch_sub(1, Ordering::SeqCst);
-            park_forever(py);
+            Self::leave();
+            py.detach(|| park());
         }
+    }
+
+    fn leave() {
+        MY_CALLS.with(|c| c.set(c.get() - 1));
+        CALLING.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl Drop for CallsGuard {
     fn drop(&mut self) {
-        MY_CALLS.with(|c| c.set(c.get() - 1));
-        CALLING.fetch_sub(1, Ordering::SeqCst);
+        Self::leave();
     }
 }
 
@@ -148,9 +151,7 @@ where
         RETURNING.fetch_add(1, Ordering::SeqCst);
         if is_other_thread_at_exit() {
             RETURNING.fetch_sub(1, Ordering::SeqCst);
-            loop {
-                std::thread::park();
-            }
+            park();
         }
         out
     });
