@@ -271,7 +271,13 @@ def _at_exit() -> None:
             owner.stop()
         except Exception:  # pragma: no cover - exit must go on
             logger.debug("stopping a notifier thread at exit failed", exc_info=True)
-    _core._interpreter_exiting()
+    left = _core._interpreter_exiting()
+    if left:
+        logger.warning(
+            "%d thread(s) were still running a callback or publish from the core when the "
+            "interpreter exited; if one returns while Python finalizes, the process may crash",
+            left,
+        )
 
 
 async def _await(awaitable: Any) -> Any:

@@ -9,11 +9,12 @@ FILE_DESCRIPTOR_SET: bytes
 
 Waiter = Optional[Tuple["Notifier", Any]]
 
-def _interpreter_exiting() -> None:
+def _interpreter_exiting() -> int:
     """Called by ``pyensign_fast._bridge``'s ``atexit`` hook: from then on, a thread other
-    than the exiting one that finishes a wait with the GIL released parks instead of
-    re-entering the interpreter; threads whose wait had already ended are first let back
-    in (the GIL is released until they hold it)."""
+    than the exiting one that finishes a wait with the GIL released, or is about to run
+    user code from the core, parks instead; threads whose wait had already ended, or that
+    are inside a callback, are waited for first (GIL released, at most 2 s). Returns how
+    many were still running when that wait ended."""
 
 def _is_exiting() -> bool:
     """Whether ``_interpreter_exiting()`` was called."""

@@ -67,21 +67,27 @@ fn park() -> ! {
 /// Called by the `atexit` hooks (`pyensign_fast._bridge`'s, the extension's own), on the
 /// thread that exits: from now on threads park at the end of their waits; threads already
 /// returning are let back into the interpreter first.
+///
+/// Returns how many other threads were still returning or inside a [`CallsGuard`] when
+/// the wait ended (0 unless it timed out): `_bridge` logs them, as they may still crash
+/// the exit.
 #[pyfunction]
-fn _interpreter_exiting(py: Python<'_>) {
+fn _interpreter_exiting(py: Python<'_>) -> usize {
     let _ = EXITING_THREAD.set(std::thread::current().id());
     // SeqCst pairs with `detach`: either a returning thread sees the flag, or this
     // thread sees it counted (and waits for it).
-    EXITING.store(true, Ordering::SeqCst);
-    let mine = MY_CALLS.with(|c| c.get());
-    let busy = || RETURNING.load(Ordering::SeqCst) + CALLING.load(Ordering::SeqCst) > mine;
-    if !busy() {
-        return;
+    if EXITING.swap(true, Ordering::SeqCst) {
+        // The second hook (`_bridge`'s, then the extension's own): the first one waited.
+        return 0;
     }
+    let mine = MY_CALLS.with(|c| c.get());
+    let busy =
+        || (RETURNING.load(Ordering::SeqCst) + CALLING.load(Ordering::SeqCst)).saturating_sub(mine);
     let deadline = Instant::now() + HOOK_WAIT;
-    while busy() && Instant::now() < deadline {
+    while busy() != 0 && Instant::now() < deadline {
         py.detach(|| std::thread::sleep(Duration::from_micros(200)));
     }
+    busy()
 }
 
 /// Held by code that calls user Python code from Rust (see the module docs). Costs two
