@@ -11,12 +11,12 @@ use std::sync::Arc;
 
 use ensign_client::{Admit, EventFields, Outcome, OutcomeSink};
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::types::PyBytes;
 
 use crate::bridge::{Callbacks, Item, NotifierCore};
-use crate::conversion::event::{check_all_events, EventIn};
+use crate::conversion::event::{check_all_events, EventIn, EventSeq};
 use crate::conversion::slots::EventSlots;
 use crate::errors::to_py;
 
@@ -217,14 +217,9 @@ pub fn publish_batch(
     batch: &Bound<'_, PublishBatch>,
     whole: bool,
 ) -> PyResult<isize> {
-    let seq = if let Ok(l) = events.cast::<PyList>() {
-        l.as_sequence().clone()
-    } else if let Ok(t) = events.cast::<PyTuple>() {
-        t.as_sequence().clone()
-    } else {
-        return Err(PyTypeError::new_err("events must be a list or a tuple"));
-    };
-    let total = seq.len()?;
+    let py = events.py();
+    let seq = EventSeq::new(events)?;
+    let total = seq.len();
     if start >= total {
         return Ok(0);
     }
@@ -233,22 +228,22 @@ pub fn publish_batch(
         return Err(PyValueError::new_err("the batch does not match the events"));
     }
     if start == 0 {
-        check_all_events(events)?;
+        check_all_events(&seq)?;
     }
-    let slots = EventSlots::get(events.py());
+    let slots = EventSlots::get(py);
     // Read only what the window can take now: the rest waits for room.
     let want = publisher.room_for(total - start, 128);
     if start == 0 {
         // NOTE: only batches larger than the window pay for this second read.
         for i in want..total {
-            EventIn::read(seq.get_item(i)?, slots)?;
+            EventIn::read(seq.get(i)?, py, slots)?;
         }
     }
     if want == 0 || (whole && want < total - start) {
         return Ok(0);
     }
     let owned = (start..start + want)
-        .map(|i| EventIn::read(seq.get_item(i)?, slots))
+        .map(|i| EventIn::read(seq.get(i)?, py, slots))
         .collect::<PyResult<Vec<_>>>()?;
     let metas: Vec<Vec<(&str, &str)>> = owned.iter().map(EventIn::meta_refs).collect();
     let fields: Vec<EventFields<'_>> = owned

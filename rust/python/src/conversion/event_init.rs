@@ -21,14 +21,18 @@
 
 use std::ffi::{c_int, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyTuple, PyType};
+use pyo3::Borrowed;
 
 use super::gc::{acyclic, new_none, untrack};
+use super::memo::Memo;
+use super::refcount::Ref;
 use super::slots::{CheckedSubclasses, SlotTable};
 
 /// The slots `__init__` stores, in the order of [`Init::values`].
@@ -79,6 +83,10 @@ struct Init {
     slots: SlotTable,
     /// Subclasses checked for sharing `Event`'s descriptors for [`NAMES`], with the answer.
     checked: CheckedSubclasses,
+    /// The last mimetype looked up in `mimes`, and the last (name, version) in
+    /// `type_cache` (see `memo`).
+    mime_memo: Memo<1>,
+    type_memo: Memo<2>,
 }
 
 static INIT: OnceLock<Init> = OnceLock::new();
@@ -117,6 +125,8 @@ pub fn _fast_event_init<'py>(
             .map(|d| d.unwrap_or_else(|_| py.None())),
         slots,
         checked: CheckedSubclasses::default(),
+        mime_memo: Memo::default(),
+        type_memo: Memo::default(),
     };
     if INIT.set(init).is_err() {
         return Ok(None);
@@ -158,13 +168,11 @@ unsafe extern "C" fn event_init(
                 "Event.__init__ not set up",
             ));
         };
-        let slf = unsafe { Bound::from_borrowed_ptr(py, slf) };
         // The vectorcall flag bit may be set on the count.
         let nargs = (nargsf as usize) & !(1usize << (usize::BITS - 1));
-        let kw = (!kwnames.is_null())
-            .then(|| unsafe { Bound::from_borrowed_ptr(py, kwnames).cast_into::<PyTuple>() })
-            .transpose()
-            .map_err(PyErr::from)?;
+        // SAFETY: borrowed for the call (see above); no new references are needed.
+        let kw = unsafe { Borrowed::from_ptr_or_opt(py, kwnames) };
+        let kw = kw.map(|k| k.cast::<PyTuple>()).transpose()?;
         let nkw = kw.as_ref().map_or(0, |k| k.len());
         // NOTE: a call without arguments may pass NULL, which `from_raw_parts` forbids.
         let raw: &[*mut ffi::PyObject] = if args.is_null() || nargs + nkw == 0 {
@@ -172,8 +180,9 @@ unsafe extern "C" fn event_init(
         } else {
             unsafe { std::slice::from_raw_parts(args, nargs + nkw) }
         };
-        if !init.fast(&slf, raw, nargs, kw.as_ref())? {
-            init.call_slow(&slf, raw, nargs, kw.as_ref())?;
+        let slf = unsafe { Borrowed::from_ptr(py, slf) };
+        if !init.fast(&slf, raw, nargs, kw.as_deref())? {
+            init.call_slow(&slf, raw, nargs, kw.as_deref())?;
         }
         Ok(())
     }));
@@ -196,6 +205,10 @@ unsafe extern "C" fn event_init(
 impl Init {
     /// Builds the event if every argument is a common one; `Ok(false)` to leave it to the
     /// Python `__init__` (nothing was stored then).
+    ///
+    /// NOTE: this runs for every `Event(...)`, so it works on the call's borrowed
+    /// pointers and counts references in place (`refcount`): the arguments stay alive for
+    /// the call; what is looked up or made is held as a [`Ref`] until it is stored.
     fn fast(
         &self,
         slf: &Bound<'_, PyAny>,
@@ -204,49 +217,42 @@ impl Init {
         kwnames: Option<&Bound<'_, PyTuple>>,
     ) -> PyResult<bool> {
         let py = slf.py();
-        let exact = slf.get_type().is(self.event_cls.bind(py));
+        let exact = slf.get_type_ptr() == self.event_cls.bind(py).as_type_ptr();
         if nargs > PARAMS.len() || !(exact || self.subclass_ok(slf)) {
             return Ok(false);
         }
-        // SAFETY (every `from_borrowed_ptr` below): live arguments of the current call.
-        let borrow = |p: *mut ffi::PyObject| unsafe { Bound::from_borrowed_ptr(py, p) };
-        let mut bound: [Option<Bound<'_, PyAny>>; 5] = Default::default();
-        for (i, p) in args[..nargs].iter().enumerate() {
-            bound[i] = Some(borrow(*p));
-        }
+        let mut bound = [std::ptr::null_mut::<ffi::PyObject>(); 5];
+        bound[..nargs].copy_from_slice(&args[..nargs]);
         if let Some(names) = kwnames {
-            for (name, p) in names.iter().zip(&args[nargs..]) {
+            for (j, p) in args[nargs..].iter().enumerate() {
+                let name = names.get_borrowed_item(j)?;
                 // NOTE: keyword names of a call site are interned, so identity finds them;
                 // anything else (or a repeat) is left to Python's own argument binding.
-                let Some(i) = self.params.iter().position(|p| p.bind(py).is(&name)) else {
+                let Some(i) = self.params.iter().position(|p| p.as_ptr() == name.as_ptr()) else {
                     return Ok(false);
                 };
-                if bound[i].replace(borrow(*p)).is_some() {
+                if !std::mem::replace(&mut bound[i], *p).is_null() {
                     return Ok(false);
                 }
             }
         }
         let arg = |i: usize| {
-            bound[i]
-                .clone()
-                .unwrap_or_else(|| self.defaults[i].bind(py).clone())
+            let p = if bound[i].is_null() {
+                self.defaults[i].as_ptr()
+            } else {
+                bound[i]
+            };
+            // SAFETY: an argument of the current call or a default held by `self`.
+            unsafe { Borrowed::from_ptr(py, p) }
         };
         let data = arg(0);
-        let ok_data =
-            data.is_exact_instance_of::<pyo3::types::PyBytes>() && data.len().is_ok_and(|n| n > 0);
-        if !ok_data {
+        if !data.is_exact_instance_of::<PyBytes>() || !data.len().is_ok_and(|n| n > 0) {
             return Ok(false);
         }
-        let Some(mimetype) = lookup(self.mimes.bind(py), &arg(1)) else {
+        let Some(mimetype) = self.mimetype(&arg(1)) else {
             return Ok(false);
         };
-        let Some(versions) = lookup(self.type_cache.bind(py), &arg(2)) else {
-            return Ok(false);
-        };
-        let Ok(versions) = versions.cast_into_exact::<PyDict>() else {
-            return Ok(false);
-        };
-        let Some(parts) = lookup(&versions, &arg(3)).filter(|p| !p.is_none()) else {
+        let Some(parts) = self.type_parts(&arg(2), &arg(3)) else {
             return Ok(false);
         };
         let meta = arg(4);
@@ -256,34 +262,66 @@ impl Init {
         let created = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i64);
-        let created = created.into_pyobject(py)?.into_any();
-        let none = py.None().into_bound(py);
-        let values: [&Bound<'_, PyAny>; 15] = [
-            &mimetype,
-            &parts,
-            &none,
-            &data,
-            &meta,
-            &created,
-            self.initialized.bind(py),
-            &none,
-            &none,
-            &none,
-            &none,
-            &none,
-            &none,
-            &none,
-            &pyo3::types::PyBool::new(py, true).to_owned().into_any(),
+        // SAFETY: a new reference, or NULL with a Python error set.
+        let created = unsafe { Ref::owned(ffi::PyLong_FromLongLong(created)) }
+            .ok_or_else(|| PyErr::fetch(py))?;
+        // SAFETY: `None` and `True` live forever.
+        let (none, true_) = unsafe { (ffi::Py_None(), ffi::Py_True()) };
+        let values: [*mut ffi::PyObject; 15] = [
+            mimetype.as_ptr(),
+            parts.as_ptr(),
+            none,
+            data.as_ptr(),
+            meta.as_ptr(),
+            created.as_ptr(),
+            self.initialized.as_ptr(),
+            none,
+            none,
+            none,
+            none,
+            none,
+            none,
+            none,
+            true_,
         ];
         for (i, v) in values.iter().enumerate() {
-            // SAFETY: `slf` is an instance of the probed class itself.
-            unsafe { self.slots.write(slf, i, v) };
+            // SAFETY: `slf` is an instance of the probed class itself, or of a subclass
+            // with its layout (`subclass_ok`); every value is live.
+            unsafe { self.slots.write(slf.as_ptr(), i, *v) };
         }
         // As `_event_born`: nothing stored can lead back to the event (see `gc`).
         if exact && acyclic(&meta) {
             untrack(slf);
         }
         Ok(true)
+    }
+
+    /// `mimes[mimetype]`, or `None` to leave the event to the Python `__init__`.
+    #[inline]
+    fn mimetype(&self, mimetype: &Bound<'_, PyAny>) -> Option<Ref> {
+        let py = mimetype.py();
+        if let Some(v) = self.mime_memo.get(py, [mimetype]) {
+            return Some(v);
+        }
+        let v = lookup(self.mimes.bind(py), mimetype)?;
+        self.mime_memo.set([mimetype], &v);
+        Some(v)
+    }
+
+    /// `type_cache[name][version]` (not `None`), or `None` to leave the event to the
+    /// Python `__init__`.
+    #[inline]
+    fn type_parts(&self, name: &Bound<'_, PyAny>, version: &Bound<'_, PyAny>) -> Option<Ref> {
+        let py = name.py();
+        if let Some(v) = self.type_memo.get(py, [name, version]) {
+            return Some(v);
+        }
+        let versions = lookup(self.type_cache.bind(py), name)?;
+        let versions = versions.bind(py);
+        let versions = versions.cast_exact::<PyDict>().ok()?;
+        let parts = lookup(&versions, version).filter(|p| !p.bind(py).is_none())?;
+        self.type_memo.set([name, version], &parts);
+        Some(parts)
     }
 
     /// Whether `slf`, an instance of a subclass, may be filled through the slot table.
@@ -326,8 +364,21 @@ impl Init {
 
 /// `d[key]`, or `None` when it is missing or the lookup raised (an unhashable key): the
 /// Python `__init__` then repeats the lookup and raises or converts as it should.
-fn lookup<'py>(d: &Bound<'py, PyDict>, key: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
-    d.get_item(key).ok().flatten()
+fn lookup(d: &Bound<'_, PyDict>, key: &Bound<'_, PyAny>) -> Option<Ref> {
+    // SAFETY: GIL held; the result is borrowed from the dict (referenced at once, before
+    // any other code can change the dict), or NULL with or without an error set.
+    unsafe {
+        let v = ffi::PyDict_GetItemWithError(d.as_ptr(), key.as_ptr());
+        match NonNull::new(v) {
+            Some(v) => Some(Ref::borrowed(v)),
+            None => {
+                if !ffi::PyErr_Occurred().is_null() {
+                    ffi::PyErr_Clear();
+                }
+                None
+            }
+        }
+    }
 }
 
 /// Whether `meta` is a dict (exactly) of str to str (exactly), as the Python check.

@@ -46,7 +46,7 @@ pub fn is_tracked(obj: &Bound<'_, PyAny>) -> bool {
 /// (a dict of str to str, an untracked `Type`).
 pub fn acyclic(obj: &Bound<'_, PyAny>) -> bool {
     // SAFETY: reads the flags of a live type object.
-    let gc_type = unsafe { ffi::PyType_IS_GC(obj.get_type().as_type_ptr()) != 0 };
+    let gc_type = unsafe { ffi::PyType_IS_GC(obj.get_type_ptr()) != 0 };
     !gc_type || !is_tracked(obj)
 }
 
@@ -65,7 +65,7 @@ pub fn untrack(obj: &Bound<'_, PyAny>) {
 pub fn track(obj: &Bound<'_, PyAny>) {
     // SAFETY: `PyObject_GC_Track` requires a GC object that is not tracked: both checked.
     unsafe {
-        if ffi::PyType_IS_GC(obj.get_type().as_type_ptr()) != 0 && !is_tracked(obj) {
+        if ffi::PyType_IS_GC(obj.get_type_ptr()) != 0 && !is_tracked(obj) {
             ffi::PyObject_GC_Track(obj.as_ptr().cast());
         }
     }
@@ -84,10 +84,14 @@ pub fn untrack_fresh_event(ev: &Bound<'_, PyAny>) -> bool {
     }
     // SAFETY: `ev` is an instance of `Event` itself, whose layout the slots were probed on.
     let (data, meta) = unsafe { (slots.read(ev, Slot::Data), slots.read(ev, Slot::Meta)) };
-    let data_ok = data.is_some_and(|d| d.is_exact_instance_of::<PyBytes>());
+    let py = ev.py();
+    let data_ok = data.is_some_and(|d| d.bind(py).is_exact_instance_of::<PyBytes>());
     let meta_ok = match meta {
         None => true,
-        Some(m) => m.is_none() || (m.is_exact_instance_of::<PyDict>() && !is_tracked(&m)),
+        Some(m) => {
+            let m = m.bind(py);
+            m.is_none() || (m.is_exact_instance_of::<PyDict>() && !is_tracked(&m))
+        }
     };
     if data_ok && meta_ok {
         untrack(ev);

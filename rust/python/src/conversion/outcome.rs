@@ -55,7 +55,7 @@ impl<'py> Made<'py> {
             // SAFETY: `obj` was just allocated from the probed class itself.
             Some(t) => unsafe {
                 for (i, v) in values.iter().enumerate() {
-                    t.write(&obj, i, v);
+                    t.write(obj.as_ptr(), i, v.as_ptr());
                 }
             },
             None => {

@@ -22,6 +22,7 @@
 //!
 //! Concurrency: the GIL is held for every call (the stable ABI has no free-threaded build).
 
+use std::ptr::NonNull;
 use std::sync::Mutex;
 
 use pyo3::ffi;
@@ -29,6 +30,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyList, PyType};
 
+use super::refcount::{decref, incref, Ref};
 use super::Alloc;
 
 /// The slots the publish path reads or writes, in the order of [`NAMES`].
@@ -105,33 +107,34 @@ impl SlotTable {
     /// # Safety
     /// `obj` must be an instance of the probed class, or of a subclass whose attribute
     /// access for these names is the class's own.
-    pub unsafe fn read<'py>(&self, obj: &Bound<'py, PyAny>, i: usize) -> Option<Bound<'py, PyAny>> {
-        let field = self.field(obj, i);
+    #[inline]
+    pub unsafe fn read(&self, obj: &Bound<'_, PyAny>, i: usize) -> Option<Ref> {
         // SAFETY: per the contract, the field is a live `PyObject *` or NULL; GIL held.
-        unsafe {
-            let value = *field;
-            (!value.is_null()).then(|| Bound::from_borrowed_ptr(obj.py(), value))
-        }
+        unsafe { NonNull::new(*self.field(obj.as_ptr(), i)).map(|v| Ref::borrowed(v)) }
     }
 
     /// Stores `value` in slot `i` of `obj`, as `member_set` does: the new value is
     /// referenced before the old one is released.
     ///
     /// # Safety
-    /// As for [`SlotTable::read`].
-    pub unsafe fn write(&self, obj: &Bound<'_, PyAny>, i: usize, value: &Bound<'_, PyAny>) {
+    /// As for [`SlotTable::read`], and `value` must be a live object.
+    #[inline]
+    pub unsafe fn write(&self, obj: *mut ffi::PyObject, i: usize, value: *mut ffi::PyObject) {
         let field = self.field(obj, i);
         // SAFETY: as in `read`; dropping the old value may run arbitrary code, after the
         // field already holds the new one (CPython's own order).
         unsafe {
-            ffi::Py_INCREF(value.as_ptr());
-            let old = std::ptr::replace(field, value.as_ptr());
-            ffi::Py_XDECREF(old);
+            incref(value);
+            let old = std::ptr::replace(field, value);
+            if !old.is_null() {
+                decref(old);
+            }
         }
     }
 
-    fn field(&self, obj: &Bound<'_, PyAny>, i: usize) -> *mut *mut ffi::PyObject {
-        let base = obj.as_ptr().cast::<u8>();
+    #[inline]
+    fn field(&self, obj: *mut ffi::PyObject, i: usize) -> *mut *mut ffi::PyObject {
+        let base = obj.cast::<u8>();
         base.wrapping_offset(self.offsets[i]).cast()
     }
 }
@@ -184,29 +187,24 @@ impl EventSlots {
 
     /// Whether `obj` is an instance of `Event` itself (not of a subclass).
     pub fn is_exact(&self, obj: &Bound<'_, PyAny>) -> bool {
-        obj.get_type().is(self.event_cls.bind(obj.py()))
+        obj.get_type_ptr() == self.event_cls.bind(obj.py()).as_type_ptr()
     }
 
     /// Whether `obj`'s slots may be accessed directly.
     pub fn covers(&self, obj: &Bound<'_, PyAny>) -> bool {
-        let py = obj.py();
-        let ty = obj.get_type();
-        let event_cls = self.event_cls.bind(py);
-        if ty.is(event_cls) {
+        let event_cls = self.event_cls.bind(obj.py());
+        if obj.get_type_ptr() == event_cls.as_type_ptr() {
             return true;
         }
-        self.checked.check(&ty, event_cls, &NAMES)
+        self.checked.check(&obj.get_type(), event_cls, &NAMES)
     }
 
     /// The value of `slot` in `obj`, or `None` when the slot is unset.
     ///
     /// # Safety
     /// `self.covers(obj)` must be true.
-    pub unsafe fn read<'py>(
-        &self,
-        obj: &Bound<'py, PyAny>,
-        slot: Slot,
-    ) -> Option<Bound<'py, PyAny>> {
+    #[inline]
+    pub unsafe fn read(&self, obj: &Bound<'_, PyAny>, slot: Slot) -> Option<Ref> {
         // SAFETY: `covers` made sure `obj` has `Event`'s layout.
         unsafe { self.table.read(obj, slot as usize) }
     }
@@ -215,9 +213,13 @@ impl EventSlots {
     ///
     /// # Safety
     /// `self.covers(obj)` must be true.
+    #[inline]
     pub unsafe fn write(&self, obj: &Bound<'_, PyAny>, slot: Slot, value: &Bound<'_, PyAny>) {
         // SAFETY: as in `read`.
-        unsafe { self.table.write(obj, slot as usize, value) }
+        unsafe {
+            self.table
+                .write(obj.as_ptr(), slot as usize, value.as_ptr())
+        }
     }
 }
 
