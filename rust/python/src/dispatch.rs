@@ -14,6 +14,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyList, PyType};
 
 use crate::bridge::{MakeResult, KIND_AWAITABLE, KIND_CALLBACK_ERROR, KIND_SUSPENDED};
+use crate::conversion::refcount::Ref;
 
 static COROUTINE_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static CANCELLED_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -24,10 +25,25 @@ static CANCELLED_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 pub fn call_back(
     py: Python<'_>,
     cb: &Bound<'_, PyAny>,
-    arg: Bound<'_, PyAny>,
+    arg: Ref,
     out: &Bound<'_, PyList>,
 ) -> PyResult<()> {
-    let result = match cb.call1((arg,)) {
+    // NOTE: not `cb.call1((arg,))`: under the stable ABI that builds and frees an
+    // argument tuple per call; `PyObject_CallFunctionObjArgs` passes the argument on the
+    // C stack (vectorcall), ~200 instructions less per callback (callgrind).
+    // SAFETY: live objects and a NULL-terminated argument list; the GIL is held; the
+    // result is a new reference, or NULL with an exception set.
+    let result = unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            pyo3::ffi::PyObject_CallFunctionObjArgs(
+                cb.as_ptr(),
+                arg.as_ptr(),
+                std::ptr::null_mut::<pyo3::ffi::PyObject>(),
+            ),
+        )
+    };
+    let result = match result {
         Ok(r) => r,
         Err(e) => return report(py, e, out),
     };

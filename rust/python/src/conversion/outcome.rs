@@ -6,10 +6,12 @@
 //! `__init__` frames, ~0.5 µs): through the probed slot offsets of `slots::SlotTable`
 //! when available, else with `setattr`.
 
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyString, PyType};
+use pyo3::types::{PyString, PyType};
 
+use super::refcount::Ref;
 use super::slots::SlotTable;
 use super::Alloc;
 
@@ -49,18 +51,19 @@ impl<'py> Made<'py> {
     }
 
     /// A new instance with `values` in its fields (in the order of `fields`).
-    fn make(&self, values: &[Bound<'py, PyAny>]) -> PyResult<Bound<'py, PyAny>> {
-        let obj = self.alloc.make()?;
+    fn make<const N: usize>(&self, values: [Ref; N]) -> PyResult<Ref> {
+        let obj = Ref::from_bound(self.alloc.make()?);
         match self.slots {
             // SAFETY: `obj` was just allocated from the probed class itself.
             Some(t) => unsafe {
-                for (i, v) in values.iter().enumerate() {
-                    t.write(obj.as_ptr(), i, v.as_ptr());
+                for (i, v) in values.into_iter().enumerate() {
+                    t.store(obj.as_ptr(), i, v);
                 }
             },
             None => {
+                let bound = obj.bind(self.alloc.py());
                 for (name, v) in self.fields.iter().zip(values) {
-                    obj.setattr(*name, v)?;
+                    bound.setattr(*name, v.bind(self.alloc.py()))?;
                 }
             }
         }
@@ -100,27 +103,37 @@ impl<'py> OutcomeObjects<'py> {
     }
 
     /// `messages.Ack(id=local_id, committed=Timestamp(seconds, nanos))`.
-    pub fn ack(
-        &self,
-        local_id: &[u8; 16],
-        seconds: i64,
-        nanos: i32,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    pub fn ack(&self, local_id: &[u8; 16], seconds: i64, nanos: i32) -> PyResult<Ref> {
         let py = self.ack.alloc.py();
-        let ts = self.timestamp.make(&[
-            seconds.into_pyobject(py)?.into_any(),
-            nanos.into_pyobject(py)?.into_any(),
-        ])?;
-        self.ack.make(&[PyBytes::new(py, local_id).into_any(), ts])
+        // SAFETY (each call): GIL held; a new reference or NULL with an error set.
+        let ts = unsafe {
+            self.timestamp.make([
+                Ref::owned_or_err(py, ffi::PyLong_FromLongLong(seconds))?,
+                Ref::owned_or_err(py, ffi::PyLong_FromLong(nanos.into()))?,
+            ])?
+        };
+        self.ack.make([new_bytes(py, local_id)?, ts])
     }
 
     /// `messages.Nack(id=local_id, code=code, error=error)`.
-    pub fn nack(&self, local_id: &[u8; 16], code: i32, error: &str) -> PyResult<Bound<'py, PyAny>> {
+    pub fn nack(&self, local_id: &[u8; 16], code: i32, error: &str) -> PyResult<Ref> {
         let py = self.nack.alloc.py();
-        self.nack.make(&[
-            PyBytes::new(py, local_id).into_any(),
-            code.into_pyobject(py)?.into_any(),
-            PyString::new(py, error).into_any(),
+        self.nack.make([
+            new_bytes(py, local_id)?,
+            // SAFETY: GIL held; a new reference or NULL with an error set.
+            unsafe { Ref::owned_or_err(py, ffi::PyLong_FromLong(code.into()))? },
+            Ref::from_bound(PyString::new(py, error).into_any()),
         ])
+    }
+}
+
+/// A new `bytes` holding `data`.
+fn new_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Ref> {
+    // SAFETY: a valid buffer of that length; GIL held; a new reference or NULL.
+    unsafe {
+        Ref::owned_or_err(
+            py,
+            ffi::PyBytes_FromStringAndSize(data.as_ptr().cast(), data.len() as ffi::Py_ssize_t),
+        )
     }
 }

@@ -95,6 +95,24 @@ impl Ref {
         unsafe { Ref::borrowed(NonNull::new_unchecked(obj.as_ptr())) }
     }
 
+    /// Hands the reference over to the caller, who must release it.
+    #[inline]
+    pub fn into_ptr(self) -> *mut ffi::PyObject {
+        let op = self.as_ptr();
+        std::mem::forget(self);
+        op
+    }
+
+    /// A new reference from a CPython call that returns one, or the Python error it set.
+    ///
+    /// # Safety
+    /// As for [`Ref::owned`].
+    #[inline]
+    pub unsafe fn owned_or_err(py: Python<'_>, op: *mut ffi::PyObject) -> PyResult<Ref> {
+        // SAFETY: per the contract.
+        unsafe { Ref::owned(op) }.ok_or_else(|| PyErr::fetch(py))
+    }
+
     #[inline]
     pub fn as_ptr(&self) -> *mut ffi::PyObject {
         self.0.as_ptr()

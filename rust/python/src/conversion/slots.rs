@@ -132,6 +132,22 @@ impl SlotTable {
         }
     }
 
+    /// Moves `value` into slot `i` of `obj` (its reference becomes the slot's).
+    ///
+    /// # Safety
+    /// As for [`SlotTable::read`].
+    #[inline]
+    pub unsafe fn store(&self, obj: *mut ffi::PyObject, i: usize, value: Ref) {
+        let field = self.field(obj, i);
+        // SAFETY: as in `write`.
+        unsafe {
+            let old = std::ptr::replace(field, value.into_ptr());
+            if !old.is_null() {
+                decref(old);
+            }
+        }
+    }
+
     #[inline]
     fn field(&self, obj: *mut ffi::PyObject, i: usize) -> *mut *mut ffi::PyObject {
         let base = obj.cast::<u8>();
