@@ -1,6 +1,7 @@
 """One process, run under ``valgrind --tool=callgrind`` by ``benches/wheel_compare.py``:
 an in-memory ``LocalEnsign`` and a client in this process; publishes ``--events`` 100-byte
-events in batches of 1,000 with an ``on_ack`` each and flushes (every event acked).
+events in batches of 1,000 with an ``on_ack`` each (``--callbacks none``: without) and
+flushes (every event acked).
 
 Instruction counts do not depend on how busy the machine is, so two builds of the same
 code can be compared on a loaded machine: the difference between two event counts, divided
@@ -17,7 +18,7 @@ import asyncio
 import json
 
 
-async def run(events: int) -> dict:
+async def run(events: int, callbacks: str) -> dict:
     from pyensign_fast.events import Event
     from pyensign_fast.server import LocalEnsign
 
@@ -33,7 +34,10 @@ async def run(events: int) -> dict:
         payload = b"x" * 100
         for start in range(0, events, 1000):
             batch = [Event(payload, "text/plain") for _ in range(min(1000, events - start))]
-            await client.publish("icount", batch, on_ack=on_ack)
+            if callbacks == "plain":
+                await client.publish("icount", batch, on_ack=on_ack)
+            else:
+                await client.publish("icount", batch)
         await client.flush(timeout=600)
         await client.close(timeout=60)
     return {"events": events, "acked": acked}
@@ -42,7 +46,9 @@ async def run(events: int) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--events", type=int, default=20_000)
-    result = asyncio.run(run(p.parse_args().events))
+    p.add_argument("--callbacks", choices=["plain", "none"], default="plain")
+    a = p.parse_args()
+    result = asyncio.run(run(a.events, a.callbacks))
     print(json.dumps(result))
 
 
