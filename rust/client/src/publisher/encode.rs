@@ -222,6 +222,16 @@ mod tests {
 
     #[test]
     fn frames_decode_with_prost() {
+        // Values at the varint boundaries: 127 fits in one byte, 128 and 16,384 do not.
+        for n in [127usize, 128, 16_383, 16_384] {
+            roundtrip(EventFields {
+                data: &vec![5; n],
+                mimetype: n as i32,
+                type_pb: &encode_type("T", n as u32, 0, 0),
+                meta: &[],
+                created: (n as i64, n as i32),
+            });
+        }
         let ty = encode_type("Generic", 1, 2, 3);
         roundtrip(EventFields {
             data: b"hello",
