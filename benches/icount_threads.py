@@ -1,10 +1,11 @@
-"""Instructions per published event on the publishing (event-loop) thread, for one or
-more builds of the core, counted with callgrind: a before/after check of a change to the
-per-event paths that does not depend on how busy the machine is.
+"""Instructions per published event on the publishing (event-loop) thread or on the
+client's I/O thread, for one or more builds of the core, counted with callgrind: a
+before/after check of a change to the per-event paths that does not depend on how busy
+the machine is.
 
     python benches/icount_threads.py --core base=/tmp/base.so \\
         --core new=target/release/lib_core.so [--callbacks none plain] \\
-        [--events 10000 60000] [--top 15]
+        [--events 10000 60000] [--thread main|io] [--top 15]
 
 Each build is put in place of ``python/pyensign_fast/_core.abi3.so`` (the editable
 install's extension; the original is restored at the end) and runs
@@ -12,10 +13,11 @@ install's extension; the original is restored at the end) and runs
 at two event counts. The difference between the two counts of the main thread, divided
 by the difference in events, is what one event costs there: building it (``Event(...)``),
 the ``publish()`` crossing (checks, reads, encoding, admission), the ack dispatch and the
-callback, and freeing it, without the start-up cost. The core's own threads (the tokio
-worker, the in-process server) are left out: their counts depend on how work was
-batched. ``--top`` also prints the functions that changed most between the first and the
-last build.
+callback, and freeing it, without the start-up cost. ``--thread io`` counts the client's
+tokio worker instead (the thread that runs ``parse_ack``: writing frames, reading and
+applying acks); its count depends a little on how replies were batched. The in-process
+server's threads are left out. ``--top`` also prints the functions that changed most
+between the first and the last build.
 """
 
 from __future__ import annotations
@@ -60,7 +62,9 @@ def functions(out: Path) -> Dict[str, int]:
     return costs
 
 
-def main_thread(events: int, callbacks: str, workdir: Path) -> Tuple[int, Dict[str, int]]:
+def thread_count(
+    events: int, callbacks: str, thread: str, workdir: Path
+) -> Tuple[int, Dict[str, int]]:
     out = workdir / "cg.out"
     cmd = [
         "valgrind", "--tool=callgrind", "--separate-threads=yes",
@@ -70,21 +74,30 @@ def main_thread(events: int, callbacks: str, workdir: Path) -> Tuple[int, Dict[s
     run = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if run.returncode != 0:
         raise RuntimeError(f"callgrind run failed:\n{run.stderr[-2000:]}")
-    main = Path(f"{out}-01")  # thread 1: the interpreter's main thread
-    m = re.search(r"^(?:summary|totals): (\d+)", main.read_text(), re.M)
+    if thread == "main":
+        chosen = Path(f"{out}-01")  # thread 1: the interpreter's main thread
+        costs = functions(chosen)
+    else:
+        found = [(f, functions(f)) for f in sorted(workdir.glob("cg.out-*"))]
+        io = [(f, c) for f, c in found if "parse_ack" in c]
+        if len(io) != 1:
+            raise RuntimeError(f"{len(io)} threads ran parse_ack")
+        chosen, costs = io[0]
+    m = re.search(r"^(?:summary|totals): (\d+)", chosen.read_text(), re.M)
     if not m:
-        raise RuntimeError(f"no totals in {main}")
-    costs = functions(main)
+        raise RuntimeError(f"no totals in {chosen}")
     for f in workdir.glob("cg.out*"):
         f.unlink()
     return int(m.group(1)), costs
 
 
-def per_event(path: str, callbacks: str, lo: int, hi: int) -> Tuple[float, Dict[str, float]]:
-    """Main-thread instructions per event of one build, in total and per function."""
+def per_event(
+    path: str, callbacks: str, thread: str, lo: int, hi: int
+) -> Tuple[float, Dict[str, float]]:
+    """One thread's instructions per event of one build, in total and per function."""
     install(Path(path))
     with tempfile.TemporaryDirectory() as tmp:
-        (n1, f1), (n2, f2) = (main_thread(n, callbacks, Path(tmp)) for n in (lo, hi))
+        (n1, f1), (n2, f2) = (thread_count(n, callbacks, thread, Path(tmp)) for n in (lo, hi))
     fns = {k: (f2.get(k, 0) - f1.get(k, 0)) / (hi - lo) for k in set(f1) | set(f2)}
     return (n2 - n1) / (hi - lo), fns
 
@@ -102,6 +115,7 @@ def main() -> None:
     p.add_argument("--core", action="append", required=True, help="NAME=PATH of a _core .so")
     p.add_argument("--callbacks", nargs="+", default=["none", "plain"])
     p.add_argument("--events", nargs=2, type=int, default=[10_000, 60_000])
+    p.add_argument("--thread", choices=["main", "io"], default="main")
     p.add_argument("--top", type=int, default=0)
     a = p.parse_args()
     if not shutil.which("valgrind"):
@@ -111,9 +125,11 @@ def main() -> None:
     shutil.copyfile(CORE, original)
     try:
         for callbacks in a.callbacks:
-            results = [(name, *per_event(path, callbacks, *a.events)) for name, path in builds]
+            results = [
+                (name, *per_event(path, callbacks, a.thread, *a.events)) for name, path in builds
+            ]
             row = ", ".join(f"{name} {total:,.0f}" for name, total, _ in results)
-            print(f"callbacks={callbacks}: instructions per event on the main thread: {row}")
+            print(f"callbacks={callbacks}: instructions per event, {a.thread} thread: {row}")
             if a.top and len(results) > 1:
                 print_changes(results[0][2], results[-1][2], a.top)
     finally:

@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ensign_proto::api::{
-    nack::Code, publisher_reply, publisher_request, OpenStream, PublisherReply, PublisherRequest,
-    StreamReady,
+    nack::Code, publisher_reply, publisher_request, OpenStream, PublisherRequest, StreamReady,
 };
 use futures_util::{FutureExt, Stream};
 use prost::Message;
@@ -99,10 +98,12 @@ pub async fn open(shared: &Arc<Shared>, gen: u32) -> Result<Opened> {
             .streaming(req, path, ReplyCodec::default())
             .await?
             .into_inner();
-        match replies.message().await? {
-            Some(Reply::Other(PublisherReply {
-                embed: Some(publisher_reply::Embed::Ready(ready)),
-            })) => Ok(Opened { replies, ready }),
+        let first = replies.message().await?.map(|r| match r {
+            Reply::Other(reply) => reply.embed,
+            Reply::Ack { .. } => None,
+        });
+        match first {
+            Some(Some(publisher_reply::Embed::Ready(ready))) => Ok(Opened { replies, ready }),
             Some(_) => Err(Error::Protocol(
                 "the server did not send StreamReady first".into(),
             )),
@@ -167,7 +168,7 @@ fn apply(shared: &Shared, gen: u32, batch: &mut Vec<Reply>) {
                     complete_ack(&mut st.tracker, &id, seconds, nanos);
                     continue;
                 }
-                Reply::Other(reply) => reply,
+                Reply::Other(reply) => *reply,
             };
             match reply.embed {
                 Some(publisher_reply::Embed::Ack(ack)) => {
