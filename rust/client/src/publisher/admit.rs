@@ -81,7 +81,14 @@ impl Publisher {
         let mut buf = BytesMut::new();
         let mut lens = Vec::with_capacity(fit);
         for ev in &events[..fit] {
-            let len = encode::frame_len(encode::event_len(ev));
+            let elen = encode::event_len(ev);
+            let len = encode::frame_len(elen);
+            if buf.capacity() == 0 {
+                // NOTE: sized for the batch from its first event (batches are mostly alike)
+                // instead of growing by doubling, which copied the frames written so far
+                // again at each step.
+                buf.reserve(len.saturating_mul(fit).min(room_bytes).max(len));
+            }
             if len > self.shared.cfg.max_message_bytes {
                 // Refused below, without taking room: 0 marks "not encoded".
                 lens.push(0);
@@ -93,7 +100,7 @@ impl Publisher {
                 }
                 break;
             }
-            lens.push(encode::write_frame(&mut buf, topic, ev));
+            lens.push(encode::write_frame_sized(&mut buf, topic, ev, elen));
         }
         let admitted = self.admit(topic, events, buf, &lens, sink, first_index, whole)?;
         Ok(Admit::Accepted(admitted))

@@ -119,7 +119,17 @@ impl Cursor<'_> {
 
 /// Appends one `PublisherRequest` frame (with a zeroed `local_id`) and returns its length.
 pub fn write_frame(buf: &mut BytesMut, topic_id: &[u8; 16], ev: &EventFields<'_>) -> usize {
-    let elen = event_len(ev);
+    write_frame_sized(buf, topic_id, ev, event_len(ev))
+}
+
+/// [`write_frame`] for a caller that has computed `elen = event_len(ev)` already.
+pub fn write_frame_sized(
+    buf: &mut BytesMut,
+    topic_id: &[u8; 16],
+    ev: &EventFields<'_>,
+    elen: usize,
+) -> usize {
+    debug_assert_eq!(elen, event_len(ev));
     let wrapper = 18 + len_field(1, elen) + LOCAL_ID_TRAILER;
     let total = len_field(1, wrapper);
     let start = buf.len();
