@@ -122,8 +122,8 @@ impl<'py> EventIn<'py> {
         }
         let meta_obj = attr(&evb, direct, Slot::Meta, intern!(py, "meta"))?;
         let mut meta = Vec::new();
-        if !meta_obj.bind(py).is_none() {
-            let meta_b = meta_obj.bind(py);
+        let meta_b = meta_obj.bind(py);
+        if !meta_b.is_none() {
             let dict = meta_b
                 .cast::<PyDict>()
                 .map_err(|_| PyTypeError::new_err("event meta must be a dict of str to str"))?;
@@ -203,8 +203,7 @@ impl<'py> EventIn<'py> {
         let plain = match self.direct {
             Some(d) => {
                 // SAFETY: a new reference, or NULL with a Python error set.
-                let slot = unsafe { Ref::owned(ffi::PyLong_FromSize_t(slot)) }
-                    .ok_or_else(|| PyErr::fetch(py))?;
+                let slot = unsafe { Ref::owned_or_err(py, ffi::PyLong_FromSize_t(slot))? };
                 // SAFETY: `direct` is only `Some` when `d.covers(self.obj)`.
                 unsafe {
                     d.write(&obj, Slot::Batch, batch);

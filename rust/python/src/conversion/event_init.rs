@@ -263,8 +263,7 @@ impl Init {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i64);
         // SAFETY: a new reference, or NULL with a Python error set.
-        let created = unsafe { Ref::owned(ffi::PyLong_FromLongLong(created)) }
-            .ok_or_else(|| PyErr::fetch(py))?;
+        let created = unsafe { Ref::owned_or_err(py, ffi::PyLong_FromLongLong(created))? };
         // SAFETY: `None` and `True` live forever.
         let (none, true_) = unsafe { (ffi::Py_None(), ffi::Py_True()) };
         let values: [*mut ffi::PyObject; 15] = [
@@ -286,8 +285,11 @@ impl Init {
         ];
         for (i, v) in values.iter().enumerate() {
             // SAFETY: `slf` is an instance of the probed class itself, or of a subclass
-            // with its layout (`subclass_ok`); every value is live.
-            unsafe { self.slots.write(slf.as_ptr(), i, *v) };
+            // with its layout (`subclass_ok`); every value is live, so not NULL.
+            unsafe {
+                self.slots
+                    .write(slf.as_ptr(), i, NonNull::new_unchecked(*v))
+            };
         }
         // As `_event_born`: nothing stored can lead back to the event (see `gc`).
         if exact && acyclic(&meta) {

@@ -71,16 +71,6 @@ impl Ref {
         Ref(op)
     }
 
-    /// Takes over the new reference `op` (the result of a CPython call), or `None` for
-    /// NULL (the call failed).
-    ///
-    /// # Safety
-    /// The GIL is held and `op` is NULL or a new reference the caller owns.
-    #[inline]
-    pub unsafe fn owned(op: *mut ffi::PyObject) -> Option<Ref> {
-        NonNull::new(op).map(Ref)
-    }
-
     /// Takes over pyo3's owned reference (same count: the reference moves).
     #[inline]
     pub fn from_bound(obj: Bound<'_, PyAny>) -> Ref {
@@ -103,14 +93,14 @@ impl Ref {
         op
     }
 
-    /// A new reference from a CPython call that returns one, or the Python error it set.
+    /// Takes over the new reference `op` that a CPython call returned, or, for NULL (the
+    /// call failed), the Python error it set.
     ///
     /// # Safety
-    /// As for [`Ref::owned`].
+    /// The GIL is held and `op` is NULL or a new reference the caller owns.
     #[inline]
     pub unsafe fn owned_or_err(py: Python<'_>, op: *mut ffi::PyObject) -> PyResult<Ref> {
-        // SAFETY: per the contract.
-        unsafe { Ref::owned(op) }.ok_or_else(|| PyErr::fetch(py))
+        NonNull::new(op).map(Ref).ok_or_else(|| PyErr::fetch(py))
     }
 
     #[inline]

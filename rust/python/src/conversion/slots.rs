@@ -30,7 +30,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyList, PyType};
 
-use super::refcount::{decref, incref, Ref};
+use super::refcount::{decref, Ref};
 use super::Alloc;
 
 /// The slots the publish path reads or writes, in the order of [`NAMES`].
@@ -119,17 +119,9 @@ impl SlotTable {
     /// # Safety
     /// As for [`SlotTable::read`], and `value` must be a live object.
     #[inline]
-    pub unsafe fn write(&self, obj: *mut ffi::PyObject, i: usize, value: *mut ffi::PyObject) {
-        let field = self.field(obj, i);
-        // SAFETY: as in `read`; dropping the old value may run arbitrary code, after the
-        // field already holds the new one (CPython's own order).
-        unsafe {
-            incref(value);
-            let old = std::ptr::replace(field, value);
-            if !old.is_null() {
-                decref(old);
-            }
-        }
+    pub unsafe fn write(&self, obj: *mut ffi::PyObject, i: usize, value: NonNull<ffi::PyObject>) {
+        // SAFETY: per the contract; `store` releases the old value after the new is set.
+        unsafe { self.store(obj, i, Ref::borrowed(value)) }
     }
 
     /// Moves `value` into slot `i` of `obj` (its reference becomes the slot's).
@@ -139,7 +131,8 @@ impl SlotTable {
     #[inline]
     pub unsafe fn store(&self, obj: *mut ffi::PyObject, i: usize, value: Ref) {
         let field = self.field(obj, i);
-        // SAFETY: as in `write`.
+        // SAFETY: as in `read`; dropping the old value may run arbitrary code, after the
+        // field already holds the new one (CPython's own order).
         unsafe {
             let old = std::ptr::replace(field, value.into_ptr());
             if !old.is_null() {
@@ -233,8 +226,11 @@ impl EventSlots {
     pub unsafe fn write(&self, obj: &Bound<'_, PyAny>, slot: Slot, value: &Bound<'_, PyAny>) {
         // SAFETY: as in `read`.
         unsafe {
-            self.table
-                .write(obj.as_ptr(), slot as usize, value.as_ptr())
+            self.table.write(
+                obj.as_ptr(),
+                slot as usize,
+                NonNull::new_unchecked(value.as_ptr()),
+            )
         }
     }
 }
