@@ -57,6 +57,7 @@ def main() -> None:
                 f" p50={r['p50_us']} p99={r['p99_us']}"
                 f" cpu_us={r['thread_cpu_per_event_us']}"
                 f" wakeups={r.get('thread_wakeups_per_event')}"
+                f" runq={r.get('thread_runq_wait_per_event_us')}"
             )
 
 

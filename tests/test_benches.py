@@ -90,6 +90,9 @@ def test_the_matrix_client_programs(auth_server: LocalEnsign, args: List[str]) -
     if "--held" in args:
         assert r["acked"] == events  # every held event reports its own ack
         assert r["rss_built_mib"] > 0 and r["rss_published_mib"] > 0
+    if Path("/proc/self/schedstat").exists():  # Linux: the core's I/O thread is in there
+        waits = r["thread_runq_wait_per_event_us"]
+        assert "pyensign-fast" in waits and all(v >= 0 for v in waits.values())
     if "rate" in args:
         assert 0 < r["p50_us"] <= r["p99_us"]  # publish→ack latency was measured
     else:

@@ -73,6 +73,21 @@ def thread_switches() -> dict:
     return out
 
 
+def thread_runq_waits() -> dict:
+    """Seconds each thread spent runnable but not running (Linux ``schedstat``): how long
+    it waited for a CPU that another thread (or the server) held."""
+    out: dict = {}
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/self/task/{tid}/schedstat") as f:
+                out[name] = out.get(name, 0.0) + int(f.read().split()[1]) / 1e9
+    except OSError:
+        pass
+    return out
+
+
 def rss_mib() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
@@ -141,6 +156,7 @@ async def run(a: argparse.Namespace) -> dict:
     sent: List[float] = []
     threads0 = thread_cpu()
     switches0 = thread_switches()
+    waits0 = thread_runq_waits()
     cpu0, t0 = cpu(), time.perf_counter()
     if a.program == "batches":
         for start in range(0, n, a.batch):
@@ -178,6 +194,7 @@ async def run(a: argparse.Namespace) -> dict:
     used = cpu() - cpu0
     threads1 = thread_cpu()
     switches1 = thread_switches()
+    waits1 = thread_runq_waits()
     per_thread = {
         name: round((threads1[name] - threads0.get(name, 0.0)) / n * 1e6, 2) for name in threads1
     }
@@ -204,6 +221,9 @@ async def run(a: argparse.Namespace) -> dict:
         "thread_cpu_per_event_us": per_thread,
         "thread_wakeups_per_event": {
             name: round((switches1[name] - switches0.get(name, 0)) / n, 3) for name in switches1
+        },
+        "thread_runq_wait_per_event_us": {
+            name: round((waits1[name] - waits0.get(name, 0.0)) / n * 1e6, 3) for name in waits1
         },
     }
     if ack_times:
