@@ -114,3 +114,34 @@ def test_publishing_again_releases_the_first_batch(server) -> None:
         assert sys.getrefcount(first) == held - N
     finally:
         client.close()
+
+
+def test_slot_indexes_are_shared_ints_and_released(server) -> None:
+    # conversion/ints.rs: the indexes below 8,192 are one int object each, shared by
+    # every batch; each event holds one reference to its index while it lives, and the
+    # indexes beyond the table are ints of their own.
+    from pyensign_fast.sync import Ensign
+
+    client = Ensign(endpoint=server.endpoint, insecure=True, auth_url="")
+    try:
+        client.create_topic("refcounts")
+        n = 8192 + 300
+        first = [Event(b"slot", "text/plain") for _ in range(n)]
+        client.publish("refcounts", first)
+        assert client.flush(timeout=60) is not False
+        assert [e._slot for e in first] == list(range(n))
+        assert all(e.acked() for e in first)
+        shared, own = first[1000]._slot, first[8400]._slot
+        held = sys.getrefcount(shared)
+        second = [Event(b"slot", "text/plain") for _ in range(n)]
+        client.publish("refcounts", second)
+        assert client.flush(timeout=60) is not False
+        now = sys.getrefcount(shared)  # (pytest's rewritten asserts hold what they show)
+        assert now == held + 1
+        assert second[1000]._slot is shared
+        assert second[8400]._slot == own and second[8400]._slot is not own
+        del second
+        now = sys.getrefcount(shared)
+        assert now == held
+    finally:
+        client.close()

@@ -202,8 +202,7 @@ impl<'py> EventIn<'py> {
         let obj = self.obj.bind(py);
         let plain = match self.direct {
             Some(d) => {
-                // SAFETY: a new reference, or NULL with a Python error set.
-                let slot = unsafe { Ref::owned_or_err(py, ffi::PyLong_FromSize_t(slot))? };
+                let slot = super::ints::index(py, slot)?;
                 // SAFETY: `direct` is only `Some` when `d.covers(self.obj)`.
                 unsafe {
                     d.write(&obj, Slot::Batch, batch);

@@ -23,7 +23,6 @@ use std::ffi::{c_int, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -246,7 +245,10 @@ impl Init {
             unsafe { Borrowed::from_ptr(py, p) }
         };
         let data = arg(0);
-        if !data.is_exact_instance_of::<PyBytes>() || !data.len().is_ok_and(|n| n > 0) {
+        // SAFETY: `PyBytes_Size` of an exact bytes object cannot fail.
+        if !data.is_exact_instance_of::<PyBytes>()
+            || unsafe { ffi::PyBytes_Size(data.as_ptr()) } <= 0
+        {
             return Ok(false);
         }
         let Some(mimetype) = self.mimetype(&arg(1)) else {
@@ -259,9 +261,7 @@ impl Init {
         if !meta.is_none() && !str_to_str(&meta) {
             return Ok(false);
         }
-        let created = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i64);
+        let created = super::ints::now_ns();
         // SAFETY: a new reference, or NULL with a Python error set.
         let created = unsafe { Ref::owned_or_err(py, ffi::PyLong_FromLongLong(created))? };
         // SAFETY: `None` and `True` live forever.

@@ -7,6 +7,7 @@
 //! * [`received`]: decoded events → Python `Event`s, one page per call.
 //! * [`event_init`]: `Event.__init__` for the common arguments, without Python code.
 //! * [`memo`]: the last lookups of `Event.__init__`'s caches, by identity.
+//! * [`ints`]: the slot index and creation time of each published event.
 //! * [`gc`]: which `Event`s the cyclic garbage collector walks (`_core._event_born`).
 //! * [`slots`]: direct access to `Event`'s `__slots__` for the publish path.
 //! * [`refcount`]: reference counts changed in place on the per-event paths ([`refcount::Ref`]).
@@ -21,6 +22,7 @@ mod alloc;
 pub mod event;
 pub mod event_init;
 pub mod gc;
+pub mod ints;
 mod memo;
 pub mod outcome;
 pub mod received;
