@@ -31,7 +31,7 @@ import json
 import os
 import resource
 import time
-from typing import Any, List
+from typing import Any, Callable, List
 
 
 def cpu() -> float:
@@ -56,36 +56,42 @@ def thread_cpu() -> dict:
     return out
 
 
-def thread_switches() -> dict:
-    """Voluntary context switches per thread name (Linux ``/proc``): how often each thread
-    went to sleep, i.e. how many wake-ups it paid."""
+def per_thread(value: Callable[[str], float]) -> dict:
+    """``value(tid)`` summed per thread name (Linux ``/proc``), or {} elsewhere."""
     out: dict = {}
     try:
         for tid in os.listdir("/proc/self/task"):
             with open(f"/proc/self/task/{tid}/comm") as f:
                 name = f.read().strip()
-            with open(f"/proc/self/task/{tid}/status") as f:
-                for line in f:
-                    if line.startswith("voluntary_ctxt_switches:"):
-                        out[name] = out.get(name, 0) + int(line.split()[1])
+            out[name] = out.get(name, 0) + value(tid)
     except OSError:
         pass
     return out
+
+
+def voluntary_switches(tid: str) -> int:
+    with open(f"/proc/self/task/{tid}/status") as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    return 0
+
+
+def runq_wait(tid: str) -> float:
+    with open(f"/proc/self/task/{tid}/schedstat") as f:
+        return int(f.read().split()[1]) / 1e9
+
+
+def thread_switches() -> dict:
+    """Voluntary context switches per thread name: how often each thread went to sleep,
+    i.e. how many wake-ups it paid."""
+    return per_thread(voluntary_switches)
 
 
 def thread_runq_waits() -> dict:
-    """Seconds each thread spent runnable but not running (Linux ``schedstat``): how long
-    it waited for a CPU that another thread (or the server) held."""
-    out: dict = {}
-    try:
-        for tid in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{tid}/comm") as f:
-                name = f.read().strip()
-            with open(f"/proc/self/task/{tid}/schedstat") as f:
-                out[name] = out.get(name, 0.0) + int(f.read().split()[1]) / 1e9
-    except OSError:
-        pass
-    return out
+    """Seconds each thread spent runnable but not running (``schedstat``): how long it
+    waited for a CPU that another thread (or the server) held."""
+    return per_thread(runq_wait)
 
 
 def rss_mib() -> float:
