@@ -22,6 +22,13 @@ ROOT = Path(__file__).resolve().parent.parent
 PYENSIGN_VERSION = "0.12.1b0"
 
 
+def process_cpu(pid: int) -> float:
+    """User + system seconds of a whole process (all its threads, live or ended)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pyensign_python() -> str:
     """The interpreter of a virtualenv holding pyensign 0.12.1 with its exact pins,
     created on first use (pyensign pins grpcio/protobuf versions that clash with ours)."""

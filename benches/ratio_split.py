@@ -15,7 +15,6 @@ only its own speed. Results and what they mean: ``benches/results/publish_path.m
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 from pathlib import Path
@@ -23,17 +22,10 @@ from typing import Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import Server, run_json, rust_bench_binary
+from _harness import Server, process_cpu, run_json, rust_bench_binary
 
 CLIENT = Path(__file__).resolve().parent / "clients" / "program_client.py"
 CELLS = ("ours, no callbacks", "rust", "ours, plain on_ack")
-
-
-def process_cpu(pid: int) -> float:
-    """User + system seconds of a whole process (all its threads)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def command(cell: str, srv: Server, topic: str, events: int, rust: str) -> List[str]:

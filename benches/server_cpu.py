@@ -13,7 +13,6 @@ machine is running, so it compares two builds of the server even on a busy machi
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from typing import List, Optional, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import ROOT, run_json, rust_bench_binary
+from _harness import ROOT, process_cpu, run_json, rust_bench_binary
 
 
 def serve(data_dir: Optional[str]) -> Tuple[subprocess.Popen, str]:
@@ -41,24 +40,14 @@ def serve(data_dir: Optional[str]) -> Tuple[subprocess.Popen, str]:
     raise RuntimeError("the server did not start")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system time of every thread of a process."""
-    ticks = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def one_run(binary: str, events: int, disk: bool) -> float:
     """Server CPU microseconds per acked event."""
     with tempfile.TemporaryDirectory(dir=ROOT / "target") as tmp:
         proc, endpoint = serve(tmp if disk else None)
         try:
-            before = cpu_seconds(proc.pid)
+            before = process_cpu(proc.pid)
             result = run_json([binary, "--endpoint", endpoint, "--events", str(events)])
-            used = cpu_seconds(proc.pid) - before
+            used = process_cpu(proc.pid) - before
         finally:
             proc.terminate()
             proc.wait(timeout=30)

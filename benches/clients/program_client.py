@@ -40,23 +40,12 @@ def cpu() -> float:
 
 
 def thread_cpu() -> dict:
-    """CPU seconds per thread name (Linux ``/proc``): the event-loop thread vs the core's
-    tokio thread(s), to see where a program's CPU goes."""
-    out: dict = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    try:
-        for tid in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{tid}/stat") as f:
-                stat = f.read()
-            name = stat[stat.index("(") + 1 : stat.rindex(")")]
-            fields = stat[stat.rindex(")") + 2 :].split()
-            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
-    except OSError:
-        pass
-    return out
+    """CPU seconds per thread name: the event-loop thread vs the core's tokio thread(s),
+    to see where a program's CPU goes."""
+    return by_thread_name(cpu_seconds)
 
 
-def per_thread(value: Callable[[str], float]) -> dict:
+def by_thread_name(value: Callable[[str], float]) -> dict:
     """``value(tid)`` summed per thread name (Linux ``/proc``), or {} elsewhere."""
     out: dict = {}
     try:
@@ -67,6 +56,12 @@ def per_thread(value: Callable[[str], float]) -> dict:
     except OSError:
         pass
     return out
+
+
+def cpu_seconds(tid: str) -> float:
+    with open(f"/proc/self/task/{tid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def voluntary_switches(tid: str) -> int:
@@ -85,13 +80,13 @@ def runq_wait(tid: str) -> float:
 def thread_switches() -> dict:
     """Voluntary context switches per thread name: how often each thread went to sleep,
     i.e. how many wake-ups it paid."""
-    return per_thread(voluntary_switches)
+    return by_thread_name(voluntary_switches)
 
 
 def thread_runq_waits() -> dict:
     """Seconds each thread spent runnable but not running (``schedstat``): how long it
     waited for a CPU that another thread (or the server) held."""
-    return per_thread(runq_wait)
+    return by_thread_name(runq_wait)
 
 
 def rss_mib() -> float:
